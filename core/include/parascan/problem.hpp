@@ -1,0 +1,92 @@
+// The virtual interface between the engine and a plugin: one `Problem` is one
+// cell instance on one backend and dtype, solved on buffers the plugin owns.
+// Everything crossing it is host data in double precision, so the engine never
+// depends on a plugin's scalar type or memory space.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parascan/cell.hpp"
+#include "parascan/types.hpp"
+
+namespace parascan {
+
+struct ProblemConfig {
+  CellConfig cell;
+  std::string backend;  // "serial", "openmp", "cuda"
+  std::string dtype;    // "float32", "float64"
+  int batch = 1;
+  int sequence_length = 0;
+};
+
+struct SolverSettings {
+  std::string solver = "newton";  // "sequential", "jacobi", "newton"
+  JacobianApproximation jacobian = JacobianApproximation::exact;
+  int max_iterations = 100;
+  double tolerance = 1e-5;         // on the residual's max-norm
+  double prefix_tolerance = 1e-5;  // relative, for the exact prefix
+  std::string initial_guess = "zeros";  // "zeros" or "step_from_zero"
+  int scan_chunks = 0;                  // 0: chosen from the backend's concurrency
+};
+
+/// One iteration's measurements; see docs/output-format.md.
+struct TraceEntry {
+  double residual = 0;
+  double max_abs_error = 0;
+  long exact_prefix = 0;
+  double seconds = 0;
+};
+
+struct SolveResult {
+  std::string status;  // converged, max_iterations, diverged
+  int iterations = 0;
+  double seconds = 0;
+  double initial_residual = 0;
+  double final_residual = 0;
+  double final_max_abs_error = 0;
+  long final_exact_prefix = 0;
+  int scan_chunks = 1;
+  std::vector<TraceEntry> trace;
+};
+
+class Problem {
+ public:
+  virtual ~Problem() = default;
+
+  /// Bytes this problem will allocate for the given solver, parameters excluded.
+  virtual std::size_t required_bytes(const SolverSettings& settings) const = 0;
+
+  /// Copies inputs x (batch × T × input_dim, row-major) to the backend and
+  /// computes the input projection u = W_in x + b_in with one GEMM.
+  virtual void set_inputs(const std::vector<double>& x) = 0;
+
+  /// Runs the sequential solver and keeps its states as the reference that
+  /// traces are measured against. Returns its wall time in seconds.
+  virtual double solve_reference() = 0;
+
+  /// Runs a solver; `solve_reference` must have run first.
+  virtual SolveResult solve(const SolverSettings& settings) = 0;
+
+  /// States h_1 … h_T of the last solve, batch × T × n, row-major.
+  virtual std::vector<double> states() const = 0;
+  virtual std::vector<double> reference_states() const = 0;
+
+  virtual std::vector<NamedArray> parameters() const = 0;
+};
+
+/// Creates problems for one cell type on every backend the plugin was built for.
+class CellFactory {
+ public:
+  virtual ~CellFactory() = default;
+  virtual std::string name() const = 0;
+  virtual std::string description() const = 0;
+  virtual JacobianStructure structure() const = 0;
+  /// Names of the numeric parameters the cell reads from the spec's `cell_params`.
+  virtual std::vector<std::string> parameter_names() const = 0;
+  virtual std::unique_ptr<Problem> create(const ProblemConfig& config) const = 0;
+};
+
+}  // namespace parascan

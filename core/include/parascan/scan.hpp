@@ -1,0 +1,306 @@
+// Chunked affine scans: y_t = A_t y_{t-1} + b_t for t = 0 .. T-1, y_{-1} = y0.
+//
+// Affine maps compose as (A2, b2) ∘ (A1, b1) = (A2 A1, A2 b1 + b2). That is
+// associative but not commutative, and Kokkos::parallel_scan assumes a
+// commutative join (its Serial backend never calls join at all), so parascan
+// orders the composition itself, in three phases over C time chunks:
+//   1. reduce: every chunk but the last composes its own maps from the
+//      identity, giving (P_c, q_c) = the chunk's product and its response to a
+//      zero start, all chunks in parallel;
+//   2. carry: one pass over the chunks in time order computes each chunk's
+//      start value, carry_0 = y0, carry_{c+1} = P_c carry_c + q_c;
+//   3. fix-up: every chunk reruns its recurrence from its carry, in parallel,
+//      writing y_t over b_t.
+// No phase divides by a product of A, so decays that underflow to zero give
+// zeros, never NaN. C = 1 is a sequential pass per channel (diagonal) or per
+// sequence (dense), the cheapest when batch × channels already fills the
+// execution space.
+#pragma once
+
+#include <Kokkos_Core.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace parascan {
+
+/// Time-major buffers: (batch, time, entries per step), contiguous per step.
+template <class Scalar, class Space>
+using SequenceView = Kokkos::View<Scalar***, Kokkos::LayoutRight, typename Space::memory_space>;
+
+/// Initial values y0: (batch, state).
+template <class Scalar, class Space>
+using StateView = Kokkos::View<Scalar**, Kokkos::LayoutRight, typename Space::memory_space>;
+
+namespace detail {
+
+/// Channels per work item of the diagonal scan. Host threads walk time for a
+/// block of adjacent channels so each cache line is used fully; on a device
+/// one thread per channel lets neighbouring threads coalesce instead.
+template <class Space>
+struct DiagonalScanWidth {
+  static constexpr int value = 16;
+};
+#ifdef KOKKOS_ENABLE_CUDA
+template <>
+struct DiagonalScanWidth<Kokkos::Cuda> {
+  static constexpr int value = 1;
+};
+#endif
+
+KOKKOS_INLINE_FUNCTION int chunk_begin(int c, int chunk_length, int length) {
+  const long begin = static_cast<long>(c) * chunk_length;
+  return begin < length ? static_cast<int>(begin) : length;
+}
+
+inline void check_chunks(int chunks, int length) {
+  if (chunks < 1 || chunks > std::max(length, 1))
+    throw std::invalid_argument("scan chunk count " + std::to_string(chunks) + " is outside [1, " +
+                                std::to_string(std::max(length, 1)) + "] for sequence length " +
+                                std::to_string(length));
+}
+
+}  // namespace detail
+
+/// Picks the time chunks per sequence from the parallelism that is missing:
+/// one chunk when batch × independent work items already reach the space's
+/// concurrency, otherwise enough chunks to fill it. A dense chunk's reduce
+/// phase costs n^3 per step against n^2 for the sequential pass, so dense
+/// scans split time only when n is below the concurrency left per sequence.
+template <class Space>
+int auto_scan_chunks(const Space& space, int batch, int length, int state_dim, bool dense) {
+  const long concurrency = space.concurrency();
+  long work_items = batch;
+  if (!dense) {
+    const int width = detail::DiagonalScanWidth<Space>::value;
+    work_items = static_cast<long>(batch) * ((state_dim + width - 1) / width);
+  }
+  if (work_items >= concurrency) return 1;
+  if (dense && state_dim >= concurrency / std::max(batch, 1)) return 1;
+  const long wanted = (concurrency + work_items - 1) / work_items;
+  // Chunks shorter than a few steps cost more in phase 2 than they save.
+  const long max_chunks = std::max(1, length / 8);
+  return static_cast<int>(std::max(1L, std::min(wanted, max_chunks)));
+}
+
+/// Workspace of a scan, kept by the caller so iterations reuse it.
+template <class Scalar, class Space>
+struct ScanWorkspace {
+  SequenceView<Scalar, Space> product;  // (batch, chunk, n) or (batch, chunk, n*n)
+  SequenceView<Scalar, Space> product_next;
+  SequenceView<Scalar, Space> offset;  // (batch, chunk, n)
+  SequenceView<Scalar, Space> offset_next;
+  SequenceView<Scalar, Space> carry;  // (batch, chunk, n)
+
+  void reserve(int batch, int chunks, int state_dim, bool dense) {
+    const int product_entries = dense ? state_dim * state_dim : state_dim;
+    if (carry.extent(0) == static_cast<std::size_t>(batch) && carry.extent(1) == static_cast<std::size_t>(chunks) &&
+        product.extent(2) == static_cast<std::size_t>(product_entries))
+      return;
+    product = SequenceView<Scalar, Space>("scan_product", batch, chunks, product_entries);
+    offset = SequenceView<Scalar, Space>("scan_offset", batch, chunks, state_dim);
+    carry = SequenceView<Scalar, Space>("scan_carry", batch, chunks, state_dim);
+    if (dense) {
+      product_next = SequenceView<Scalar, Space>("scan_product_next", batch, chunks, product_entries);
+      offset_next = SequenceView<Scalar, Space>("scan_offset_next", batch, chunks, state_dim);
+    }
+  }
+
+  /// Bytes the workspace needs, for memory estimates before allocating.
+  static std::size_t bytes(int batch, int chunks, int state_dim, bool dense) {
+    const std::size_t b = static_cast<std::size_t>(batch) * chunks;
+    const std::size_t n = state_dim;
+    const std::size_t entries = dense ? 2 * (n * n + n) + n : 3 * n;
+    return b * entries * sizeof(Scalar);
+  }
+};
+
+/// Diagonal affine scan: y_t[i] = a_t[i] y_{t-1}[i] + b_t[i], in place over b.
+/// `y0` may be empty, meaning zero.
+template <class Space, class Scalar>
+void diagonal_scan(const Space& space, const SequenceView<Scalar, Space>& a, const SequenceView<Scalar, Space>& b,
+                   const StateView<Scalar, Space>& y0, int chunks, ScanWorkspace<Scalar, Space>& workspace) {
+  const int batch = static_cast<int>(b.extent(0));
+  const int length = static_cast<int>(b.extent(1));
+  const int n = static_cast<int>(b.extent(2));
+  if (length == 0 || n == 0 || batch == 0) return;
+  detail::check_chunks(chunks, length);
+
+  constexpr int width = detail::DiagonalScanWidth<Space>::value;
+  const int blocks = (n + width - 1) / width;
+  const int chunk_length = (length + chunks - 1) / chunks;
+  const bool has_y0 = y0.extent(0) > 0;
+  workspace.reserve(batch, chunks, n, false);
+  const auto product = workspace.product;
+  const auto offset = workspace.offset;
+  const auto carry = workspace.carry;
+
+  // Phase 1: each chunk but the last composes its maps from the identity (1, 0).
+  if (chunks > 1) {
+    Kokkos::parallel_for(
+        "parascan::diagonal_scan::reduce", Kokkos::RangePolicy<Space>(space, 0, batch * blocks * (chunks - 1)),
+        KOKKOS_LAMBDA(const int item) {
+          const int c = item % (chunks - 1);
+          const int block = (item / (chunks - 1)) % blocks;
+          const int s = item / ((chunks - 1) * blocks);
+          const int i0 = block * width;
+          const int count = n - i0 < width ? n - i0 : width;
+          Scalar p[width];
+          Scalar q[width];
+          for (int k = 0; k < width; ++k) {
+            p[k] = Scalar(1);
+            q[k] = Scalar(0);
+          }
+          const int end = detail::chunk_begin(c + 1, chunk_length, length);
+          for (int t = detail::chunk_begin(c, chunk_length, length); t < end; ++t) {
+            const Scalar* at = &a(s, t, i0);
+            const Scalar* bt = &b(s, t, i0);
+            for (int k = 0; k < count; ++k) {
+              p[k] = at[k] * p[k];
+              q[k] = at[k] * q[k] + bt[k];
+            }
+          }
+          for (int k = 0; k < count; ++k) {
+            product(s, c, i0 + k) = p[k];
+            offset(s, c, i0 + k) = q[k];
+          }
+        });
+  }
+
+  // Phase 2: start values of every chunk, in time order.
+  Kokkos::parallel_for(
+      "parascan::diagonal_scan::carry", Kokkos::RangePolicy<Space>(space, 0, batch * n), KOKKOS_LAMBDA(const int item) {
+        const int i = item % n;
+        const int s = item / n;
+        Scalar y = has_y0 ? y0(s, i) : Scalar(0);
+        for (int c = 0; c < chunks; ++c) {
+          carry(s, c, i) = y;
+          if (c + 1 < chunks) y = product(s, c, i) * y + offset(s, c, i);
+        }
+      });
+
+  // Phase 3: every chunk reruns from its start value and writes y over b.
+  Kokkos::parallel_for(
+      "parascan::diagonal_scan::fixup", Kokkos::RangePolicy<Space>(space, 0, batch * blocks * chunks),
+      KOKKOS_LAMBDA(const int item) {
+        const int c = item % chunks;
+        const int block = (item / chunks) % blocks;
+        const int s = item / (chunks * blocks);
+        const int i0 = block * width;
+        const int count = n - i0 < width ? n - i0 : width;
+        Scalar y[width];
+        for (int k = 0; k < count; ++k) y[k] = carry(s, c, i0 + k);
+        const int end = detail::chunk_begin(c + 1, chunk_length, length);
+        for (int t = detail::chunk_begin(c, chunk_length, length); t < end; ++t) {
+          const Scalar* at = &a(s, t, i0);
+          Scalar* bt = &b(s, t, i0);
+          for (int k = 0; k < count; ++k) {
+            y[k] = at[k] * y[k] + bt[k];
+            bt[k] = y[k];
+          }
+        }
+      });
+}
+
+/// Dense affine scan: y_t = A_t y_{t-1} + b_t with A_t stored row-major in
+/// a(s, t, i * n + j), in place over b. `y0` may be empty, meaning zero.
+template <class Space, class Scalar>
+void dense_scan(const Space& space, const SequenceView<Scalar, Space>& a, const SequenceView<Scalar, Space>& b,
+                const StateView<Scalar, Space>& y0, int chunks, ScanWorkspace<Scalar, Space>& workspace) {
+  const int batch = static_cast<int>(b.extent(0));
+  const int length = static_cast<int>(b.extent(1));
+  const int n = static_cast<int>(b.extent(2));
+  if (length == 0 || n == 0 || batch == 0) return;
+  detail::check_chunks(chunks, length);
+
+  const int chunk_length = (length + chunks - 1) / chunks;
+  const bool has_y0 = y0.extent(0) > 0;
+  workspace.reserve(batch, chunks, n, true);
+  const auto product = workspace.product;
+  const auto product_next = workspace.product_next;
+  const auto offset = workspace.offset;
+  const auto offset_next = workspace.offset_next;
+  const auto carry = workspace.carry;
+
+  // Phase 1: (P, q) ← (A_t, b_t) ∘ (P, q) through each chunk but the last,
+  // starting from the identity (I, 0). The left factor is the later step.
+  if (chunks > 1) {
+    Kokkos::parallel_for(
+        "parascan::dense_scan::reduce", Kokkos::RangePolicy<Space>(space, 0, batch * (chunks - 1)),
+        KOKKOS_LAMBDA(const int item) {
+          const int c = item % (chunks - 1);
+          const int s = item / (chunks - 1);
+          Scalar* p = &product(s, c, 0);
+          Scalar* p_next = &product_next(s, c, 0);
+          Scalar* q = &offset(s, c, 0);
+          Scalar* q_next = &offset_next(s, c, 0);
+          for (int i = 0; i < n; ++i) {
+            q[i] = Scalar(0);
+            for (int j = 0; j < n; ++j) p[i * n + j] = i == j ? Scalar(1) : Scalar(0);
+          }
+          const int end = detail::chunk_begin(c + 1, chunk_length, length);
+          for (int t = detail::chunk_begin(c, chunk_length, length); t < end; ++t) {
+            const Scalar* at = &a(s, t, 0);
+            const Scalar* bt = &b(s, t, 0);
+            for (int i = 0; i < n; ++i) {
+              Scalar qi = bt[i];
+              for (int k = 0; k < n; ++k) qi += at[i * n + k] * q[k];
+              q_next[i] = qi;
+              for (int j = 0; j < n; ++j) p_next[i * n + j] = Scalar(0);
+              for (int k = 0; k < n; ++k) {
+                const Scalar aik = at[i * n + k];
+                for (int j = 0; j < n; ++j) p_next[i * n + j] += aik * p[k * n + j];
+              }
+            }
+            Scalar* swap = p;
+            p = p_next;
+            p_next = swap;
+            swap = q;
+            q = q_next;
+            q_next = swap;
+          }
+          // The result must end in product/offset, whichever buffer holds it now.
+          if (p != &product(s, c, 0)) {
+            for (int i = 0; i < n * n; ++i) product(s, c, i) = p[i];
+            for (int i = 0; i < n; ++i) offset(s, c, i) = q[i];
+          }
+        });
+  }
+
+  // Phase 2: start values of every chunk, in time order.
+  Kokkos::parallel_for(
+      "parascan::dense_scan::carry", Kokkos::RangePolicy<Space>(space, 0, batch), KOKKOS_LAMBDA(const int s) {
+        for (int i = 0; i < n; ++i) carry(s, 0, i) = has_y0 ? y0(s, i) : Scalar(0);
+        for (int c = 0; c + 1 < chunks; ++c) {
+          for (int i = 0; i < n; ++i) {
+            Scalar yi = offset(s, c, i);
+            for (int k = 0; k < n; ++k) yi += product(s, c, i * n + k) * carry(s, c, k);
+            carry(s, c + 1, i) = yi;
+          }
+        }
+      });
+
+  // Phase 3: every chunk reruns from its start value; y_t overwrites b_t, and
+  // y_{t-1} is read from the row written one step earlier.
+  Kokkos::parallel_for(
+      "parascan::dense_scan::fixup", Kokkos::RangePolicy<Space>(space, 0, batch * chunks),
+      KOKKOS_LAMBDA(const int item) {
+        const int c = item % chunks;
+        const int s = item / chunks;
+        const int begin = detail::chunk_begin(c, chunk_length, length);
+        const int end = detail::chunk_begin(c + 1, chunk_length, length);
+        for (int t = begin; t < end; ++t) {
+          const Scalar* at = &a(s, t, 0);
+          const Scalar* previous = t == begin ? &carry(s, c, 0) : &b(s, t - 1, 0);
+          Scalar* bt = &b(s, t, 0);
+          for (int i = 0; i < n; ++i) {
+            Scalar yi = bt[i];
+            for (int k = 0; k < n; ++k) yi += at[i * n + k] * previous[k];
+            bt[i] = yi;
+          }
+        }
+      });
+}
+
+}  // namespace parascan

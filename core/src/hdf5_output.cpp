@@ -1,0 +1,301 @@
+#include "hdf5_output.hpp"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <stdexcept>
+
+#include "environment.hpp"
+
+namespace parascan::detail {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+/// Owns one HDF5 identifier.
+class Handle {
+ public:
+  Handle(hid_t id, herr_t (*close)(hid_t), const std::string& what) : id_(id), close_(close) {
+    if (id_ < 0) throw std::runtime_error("HDF5 failed to " + what);
+  }
+  Handle(Handle&& other) noexcept : id_(other.id_), close_(other.close_) { other.id_ = -1; }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  Handle& operator=(Handle&&) = delete;
+  ~Handle() {
+    if (id_ >= 0) close_(id_);
+  }
+  operator hid_t() const { return id_; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+void check(herr_t status, const std::string& what) {
+  if (status < 0) throw std::runtime_error("HDF5 failed to " + what);
+}
+
+/// Silences HDF5's own error printing; every failure is reported by parascan
+/// with the file it concerns.
+void silence_hdf5() {
+  static const bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+Handle string_type() {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose, "create a string type");
+  check(H5Tset_size(type, H5T_VARIABLE), "size a string type");
+  check(H5Tset_cset(type, H5T_CSET_UTF8), "set UTF-8");
+  return type;
+}
+
+void write_string_attribute(hid_t object, const char* name, const std::string& value) {
+  Handle type = string_type();
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose, "create a scalar space");
+  Handle attribute(H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                   std::string("create attribute ") + name);
+  const char* text = value.c_str();
+  check(H5Awrite(attribute, type, &text), std::string("write attribute ") + name);
+}
+
+void write_int_attribute(hid_t object, const char* name, long long value) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose, "create a scalar space");
+  Handle attribute(H5Acreate2(object, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                   std::string("create attribute ") + name);
+  check(H5Awrite(attribute, H5T_NATIVE_LLONG, &value), std::string("write attribute ") + name);
+}
+
+void write_real_attribute(hid_t object, const char* name, double value) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose, "create a scalar space");
+  Handle attribute(H5Acreate2(object, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                   std::string("create attribute ") + name);
+  check(H5Awrite(attribute, H5T_NATIVE_DOUBLE, &value), std::string("write attribute ") + name);
+}
+
+void write_string_dataset(hid_t location, const char* name, const std::string& value) {
+  Handle type = string_type();
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose, "create a scalar space");
+  Handle dataset(H5Dcreate2(location, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+                 std::string("create dataset ") + name);
+  const char* text = value.c_str();
+  check(H5Dwrite(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text), std::string("write dataset ") + name);
+}
+
+template <class T>
+void write_array(hid_t location, const char* name, const std::vector<hsize_t>& shape, const T* data, hid_t file_type,
+                 hid_t memory_type) {
+  Handle space(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), H5Sclose,
+               "create a dataspace");
+  Handle dataset(H5Dcreate2(location, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+                 std::string("create dataset ") + name);
+  hsize_t count = 1;
+  for (auto extent : shape) count *= extent;
+  if (count > 0) check(H5Dwrite(dataset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), std::string("write ") + name);
+}
+
+void write_reals(hid_t location, const char* name, const std::vector<hsize_t>& shape, const std::vector<double>& v) {
+  write_array(location, name, shape, v.data(), H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE);
+}
+
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return buffer;
+}
+
+/// Flushes a closed file's data to disk and renames it over `target`, then
+/// flushes the folder entry, so a crash leaves either the old or the new file.
+void commit_file(const std::string& temporary, const std::string& target) {
+  const int fd = ::open(temporary.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  if (std::rename(temporary.c_str(), target.c_str()) != 0)
+    throw std::runtime_error("cannot rename '" + temporary + "' to '" + target + "': " + std::strerror(errno));
+  const std::string folder = fs::path(target).parent_path().string();
+  const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+std::string temporary_name(const std::string& path) { return path + ".tmp-" + std::to_string(::getpid()); }
+
+void write_run_group(hid_t run, const RunRecord& record) {
+  const RunSettings& s = *record.settings;
+  const SolveResult& r = record.result;
+
+  write_string_attribute(run, "run_id", s.id);
+  write_int_attribute(run, "index", s.index);
+  write_string_attribute(run, "cell", s.cell);
+  write_string_attribute(run, "solver", s.solver);
+  write_string_attribute(run, "jacobian", s.jacobian);
+  write_string_attribute(run, "backend", s.backend);
+  write_int_attribute(run, "threads", s.threads);
+  write_int_attribute(run, "sequence_length", s.sequence_length);
+  write_int_attribute(run, "state_dim", s.state_dim);
+  write_int_attribute(run, "input_dim", s.input_dim);
+  write_int_attribute(run, "batch", s.batch);
+  write_int_attribute(run, "chunk_size", 0);
+  write_string_attribute(run, "dtype", s.dtype);
+  write_int_attribute(run, "seed", static_cast<long long>(s.seed));
+  write_int_attribute(run, "max_iterations", s.max_iterations);
+  write_real_attribute(run, "tolerance", s.tolerance);
+  write_real_attribute(run, "prefix_tolerance", s.prefix_tolerance);
+  write_string_attribute(run, "initial_guess", s.initial_guess);
+  write_string_attribute(run, "input", s.input);
+  write_int_attribute(run, "scan_chunks", r.scan_chunks);
+  write_string_attribute(run, "settings_json", s.json.dump());
+  write_string_attribute(run, "parascan_version", kParascanVersion);
+
+  write_string_attribute(run, "status", record.status);
+  write_string_attribute(run, "message", record.message);
+  write_int_attribute(run, "iterations", r.iterations);
+  write_real_attribute(run, "seconds", r.seconds);
+  const double tokens = static_cast<double>(s.batch) * s.sequence_length;
+  write_real_attribute(run, "tokens_per_second", r.seconds > 0 ? tokens / r.seconds : 0.0);
+  write_real_attribute(run, "sequential_seconds", record.sequential_seconds);
+  write_real_attribute(run, "speedup_over_sequential", r.seconds > 0 ? record.sequential_seconds / r.seconds : 0.0);
+  write_real_attribute(run, "initial_residual", r.initial_residual);
+  write_real_attribute(run, "final_residual", r.final_residual);
+  write_real_attribute(run, "final_max_abs_error", r.final_max_abs_error);
+  write_int_attribute(run, "final_exact_prefix", r.final_exact_prefix);
+  write_string_attribute(run, "returned_iterate", "last");
+  write_int_attribute(run, "memory_estimate_bytes", static_cast<long long>(record.memory_estimate_bytes));
+  write_int_attribute(run, "converged_sequential_depth", s.solver == "sequential" ? s.sequence_length : r.iterations);
+
+  Handle trace(H5Gcreate2(run, "trace", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group trace");
+  const hsize_t length = r.trace.size();
+  std::vector<double> residual, error, seconds;
+  std::vector<long long> prefix;
+  for (const auto& entry : r.trace) {
+    residual.push_back(entry.residual);
+    error.push_back(entry.max_abs_error);
+    prefix.push_back(entry.exact_prefix);
+    seconds.push_back(entry.seconds);
+  }
+  write_reals(trace, "residual", {length}, residual);
+  write_reals(trace, "max_abs_error", {length}, error);
+  write_array(trace, "exact_prefix", {length}, prefix.data(), H5T_STD_I64LE, H5T_NATIVE_LLONG);
+  write_reals(trace, "seconds", {length}, seconds);
+
+  if (!s.save_states) return;
+  const hsize_t b = s.batch, t = s.sequence_length;
+  if (!record.inputs.empty()) write_reals(run, "inputs", {b, t, static_cast<hsize_t>(s.input_dim)}, record.inputs);
+  if (!record.states.empty()) write_reals(run, "states", {b, t, static_cast<hsize_t>(s.state_dim)}, record.states);
+  if (!record.reference_states.empty())
+    write_reals(run, "reference_states", {b, t, static_cast<hsize_t>(s.state_dim)}, record.reference_states);
+  if (!record.parameters.empty()) {
+    Handle parameters(H5Gcreate2(run, "parameters", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                      "create group parameters");
+    for (const auto& p : record.parameters)
+      write_reals(parameters, p.name.c_str(), std::vector<hsize_t>(p.shape.begin(), p.shape.end()), p.values);
+  }
+}
+
+}  // namespace
+
+void write_run_file(const std::string& path, const RunRecord& record) {
+  silence_hdf5();
+  const std::string temporary = temporary_name(path);
+  {
+    Handle file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                "create run file '" + temporary + "'");
+    Handle run(H5Gcreate2(file, "run", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group run");
+    write_run_group(run, record);
+  }
+  commit_file(temporary, path);
+}
+
+std::string read_run_settings(const std::string& path) {
+  silence_hdf5();
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) return "";
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) return "";
+  std::string settings;
+  const hid_t attribute = H5Aopen_by_name(file, "run", "settings_json", H5P_DEFAULT, H5P_DEFAULT);
+  if (attribute >= 0) {
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    char* text = nullptr;
+    if (H5Aread(attribute, type, &text) >= 0 && text != nullptr) {
+      settings = text;
+      H5free_memory(text);
+    }
+    H5Tclose(type);
+    H5Aclose(attribute);
+  }
+  H5Fclose(file);
+  return settings;
+}
+
+void write_sweep_file(const std::string& path, const Spec& spec, const std::vector<std::string>& run_files) {
+  silence_hdf5();
+  const std::string temporary = temporary_name(path);
+  {
+    Handle file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                "create sweep file '" + temporary + "'");
+    write_string_attribute(file, "format", "parascan-sweep");
+    write_int_attribute(file, "format_version", 1);
+    write_string_attribute(file, "name", spec.name);
+    write_string_attribute(file, "created", utc_now());
+    for (const auto& [key, value] : environment_strings()) write_string_attribute(file, key.c_str(), value);
+    write_int_attribute(file, "hardware_threads", hardware_threads());
+
+    write_string_dataset(file, "spec", spec.text);
+    json expanded = json::array();
+    for (const auto& run : spec.runs) {
+      json entry = {{"run_id", run.id}};
+      for (const auto& item : run.json.items()) entry[item.key()] = item.value();
+      expanded.push_back(entry);
+    }
+    write_string_dataset(file, "expanded_spec", expanded.dump());
+
+    Handle runs(H5Gcreate2(file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group runs");
+    for (const auto& run_file : run_files) {
+      const std::string id = fs::path(run_file).stem().string();
+      Handle source(H5Fopen(run_file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+                    "open run file '" + run_file + "'");
+      check(H5Ocopy(source, "run", runs, id.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+            "copy run '" + id + "' from '" + run_file + "'");
+    }
+  }
+  commit_file(temporary, path);
+}
+
+void check_writable_folder(const std::string& folder) {
+  std::error_code error;
+  fs::create_directories(folder, error);
+  if (error)
+    throw std::runtime_error("cannot create output folder '" + folder + "': " + error.message() +
+                             "; choose another folder with --out");
+  const std::string probe = (fs::path(folder) / (".parascan-write-check-" + std::to_string(::getpid()))).string();
+  std::FILE* file = std::fopen(probe.c_str(), "w");
+  if (file == nullptr || std::fputs("ok\n", file) < 0 || std::fclose(file) != 0) {
+    const std::string reason = std::strerror(errno);
+    throw std::runtime_error("cannot write to output folder '" + folder + "': " + reason +
+                             "; choose another folder with --out");
+  }
+  std::remove(probe.c_str());
+}
+
+}  // namespace parascan::detail

@@ -1,0 +1,43 @@
+// Run files and sweep files in the layout of docs/output-format.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "parascan/problem.hpp"
+#include "spec.hpp"
+
+namespace parascan::detail {
+
+/// Everything written for one run.
+struct RunRecord {
+  const RunSettings* settings = nullptr;
+  std::string status;   // converged, max_iterations, diverged, failed, skipped
+  std::string message;  // why it failed or was skipped
+  SolveResult result;
+  double sequential_seconds = 0;
+  unsigned long long memory_estimate_bytes = 0;
+  // Filled only when the run's save_states setting is on.
+  std::vector<double> inputs;
+  std::vector<double> states;
+  std::vector<double> reference_states;
+  std::vector<NamedArray> parameters;
+};
+
+/// Writes the run file under a temporary name and renames it into place,
+/// so that a file at `path` is always complete.
+void write_run_file(const std::string& path, const RunRecord& record);
+
+/// The `settings_json` of a complete run file, or "" if the file is missing,
+/// unreadable or incomplete.
+std::string read_run_settings(const std::string& path);
+
+/// Rebuilds the sweep file from the spec and every run file that exists,
+/// written beside the old one and renamed over it.
+void write_sweep_file(const std::string& path, const Spec& spec, const std::vector<std::string>& run_files);
+
+/// fsync'ed write-then-rename of a small probe file: checks that a folder can
+/// take output before any run starts. Throws with the OS error otherwise.
+void check_writable_folder(const std::string& folder);
+
+}  // namespace parascan::detail

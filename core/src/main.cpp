@@ -1,0 +1,150 @@
+// The parascan command line: `run`, `plugins`, and the internal `worker`.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "environment.hpp"
+#include "hdf5_output.hpp"
+#include "plugin_loader.hpp"
+#include "spec.hpp"
+#include "sweep.hpp"
+
+namespace {
+
+using namespace parascan::detail;
+
+constexpr int kUsageError = 2;
+
+BuildFacts build_facts(const PluginRegistry& registry) {
+  BuildFacts facts;
+  facts.cells = registry.cell_names();
+  for (const auto& cell : registry.cells()) facts.cell_parameters[cell.factory->name()] = cell.factory->parameter_names();
+  facts.backends = built_backends();
+  facts.hardware_threads = hardware_threads();
+  return facts;
+}
+
+void print_plugins(const PluginRegistry& registry) {
+  std::string backends;
+  for (const auto& b : built_backends()) backends += (backends.empty() ? "" : ", ") + b;
+  std::printf("parascan %s, Kokkos %s, backends: %s\n", kParascanVersion,
+              format_kokkos_version(KOKKOS_VERSION).c_str(), backends.c_str());
+  std::printf("plugin folders:\n");
+  for (const auto& folder : plugin_folders()) std::printf("  %s\n", folder.c_str());
+  std::printf("cells:\n");
+  for (const auto& cell : registry.cells()) {
+    std::string params;
+    for (const auto& p : cell.factory->parameter_names()) params += (params.empty() ? "" : ", ") + p;
+    std::printf("  %-10s jacobian %-14s %s\n", cell.factory->name().c_str(),
+                parascan::to_string(cell.factory->structure()), cell.factory->description().c_str());
+    std::printf("  %-10s plugin %s %s (%s)\n", "", cell.plugin_name.c_str(), cell.plugin_version.c_str(),
+                cell.path.c_str());
+    std::printf("  %-10s cell_params: %s\n", "", params.empty() ? "none" : params.c_str());
+  }
+  if (registry.cells().empty()) std::printf("  none found; build the plugins or set PARASCAN_PLUGIN_PATH\n");
+  for (const auto& warning : registry.warnings()) std::printf("warning: %s\n", warning.c_str());
+}
+
+void print_dry_run(const Spec& spec) {
+  std::printf("%-15s %-10s %-10s %-9s %-7s %3s %8s %6s %5s %-7s\n", "run", "cell", "solver", "jacobian", "backend",
+              "thr", "T", "n", "batch", "dtype");
+  for (const auto& run : spec.runs)
+    std::printf("%-15s %-10s %-10s %-9s %-7s %3d %8d %6d %5d %-7s\n", run.id.c_str(), run.cell.c_str(),
+                run.solver.c_str(), run.jacobian.c_str(), run.backend.c_str(), run.threads, run.sequence_length,
+                run.state_dim, run.batch, run.dtype.c_str());
+  std::printf("%zu runs; nothing computed (--dry-run)\n", spec.runs.size());
+}
+
+std::vector<int> parse_indices(const std::string& list) {
+  std::vector<int> indices;
+  std::stringstream stream(list);
+  std::string item;
+  while (std::getline(stream, item, ',')) indices.push_back(std::stoi(item));
+  return indices;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("parascan");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S] [%^%l%$] %v");
+
+  CLI::App app{"parascan: parallel-in-time evaluation of nonlinear recurrences"};
+  app.require_subcommand(1);
+
+  std::string spec_path;
+  std::string out_dir = "results";
+  bool dry_run = false;
+  double memory_limit_gib = 0;
+  auto* run = app.add_subcommand("run", "expand a sweep spec and compute its runs into DIR/<name>.h5");
+  run->add_option("spec", spec_path, "sweep spec (JSON)")->required();
+  run->add_option("--out", out_dir, "output folder (default: results)");
+  run->add_flag("--dry-run", dry_run, "list the runs without computing or writing anything");
+  run->add_option("--memory-limit", memory_limit_gib,
+                  "skip runs whose estimated memory exceeds this many GiB (default: 80% of physical memory)");
+
+  auto* plugins = app.add_subcommand("plugins", "list the plugins found, their cells and this build's backends");
+
+  std::string runs_list;
+  int threads = 1;
+  double memory_limit_bytes = 0;
+  auto* worker = app.add_subcommand("worker", "");  // started by `run`; an empty description hides it
+  worker->add_option("spec", spec_path)->required();
+  worker->add_option("--out", out_dir)->required();
+  worker->add_option("--runs", runs_list)->required();
+  worker->add_option("--threads", threads)->required();
+  worker->add_option("--memory-limit-bytes", memory_limit_bytes);
+
+  CLI11_PARSE(app, argc, argv);
+
+  PluginRegistry registry;
+  registry.load_folders(plugin_folders());
+
+  if (plugins->parsed()) {
+    print_plugins(registry);
+    return 0;
+  }
+
+  Spec spec;
+  try {
+    spec = load_spec(spec_path, build_facts(registry));
+  } catch (const SpecError& error) {
+    spdlog::error("invalid spec {}: {}", spec_path, error.what());
+    return kUsageError;
+  }
+
+  SweepOptions options;
+  options.spec_path = spec_path;
+  options.out_dir = out_dir;
+
+  if (worker->parsed()) {
+    options.memory_limit_bytes = memory_limit_bytes;
+    return run_worker(spec, options, parse_indices(runs_list), threads, registry);
+  }
+
+  if (dry_run) {
+    print_dry_run(spec);
+    return 0;
+  }
+  options.memory_limit_bytes = memory_limit_gib > 0 ? memory_limit_gib * 1024.0 * 1024.0 * 1024.0
+                                                    : 0.8 * static_cast<double>(physical_memory_bytes());
+  try {
+    check_writable_folder(out_dir);
+  } catch (const std::exception& error) {
+    spdlog::error("{}", error.what());
+    return kUsageError;
+  }
+  try {
+    return run_sweep(spec, options);
+  } catch (const std::exception& error) {
+    spdlog::error("sweep '{}' stopped: {}", spec.name, error.what());
+    return 1;
+  }
+}

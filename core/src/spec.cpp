@@ -1,0 +1,424 @@
+#include "spec.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <regex>
+#include <sstream>
+
+namespace parascan::detail {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Every run setting, in the order they are written to files.
+const std::vector<std::string> kSettingKeys = {
+    "cell",      "solver",  "jacobian",       "backend",          "threads",       "sequence_length", "state_dim",
+    "input_dim", "batch",   "dtype",          "seed",             "max_iterations", "tolerance",      "prefix_tolerance",
+    "initial_guess", "input", "scan_chunks", "save_states", "cell_params"};
+
+const std::vector<std::string> kStructureKeys = {"name", "description", "axes", "zip", "exclude", "include", "max_runs"};
+
+constexpr int kDefaultMaxRuns = 10000;
+
+/// A setting's value and the JSON path it came from.
+struct Sourced {
+  json value;
+  std::string path;
+};
+using Point = std::map<std::string, Sourced>;
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string text;
+  for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
+  return text;
+}
+
+std::string index_path(const std::string& base, std::size_t i) { return base + "[" + std::to_string(i) + "]"; }
+
+std::string describe(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+void check_setting_key(const std::string& key, const std::string& path) {
+  if (!contains(kSettingKeys, key))
+    throw SpecError(path, "unknown setting '" + key + "'; allowed: " + join(kSettingKeys));
+}
+
+/// Reads typed settings of one run, naming the path of any invalid value.
+class Resolver {
+ public:
+  Resolver(const Point& point, const BuildFacts& build) : point_(point), build_(build) {}
+
+  const Sourced* find(const std::string& key) const {
+    const auto it = point_.find(key);
+    return it == point_.end() ? nullptr : &it->second;
+  }
+
+  std::string path_of(const std::string& key) const {
+    const Sourced* s = find(key);
+    return s ? s->path : key;
+  }
+
+  std::string choice(const std::string& key, const std::vector<std::string>& allowed, const std::string& fallback,
+                     const std::string& what = "value") const {
+    const Sourced* s = find(key);
+    if (!s) {
+      if (fallback.empty()) throw SpecError(key, "missing required setting; allowed values: " + join(allowed));
+      return fallback;
+    }
+    if (!s->value.is_string())
+      throw SpecError(s->path, "expected a string, found " + describe(s->value) + "; allowed: " + join(allowed));
+    const std::string value = s->value.get<std::string>();
+    if (!contains(allowed, value))
+      throw SpecError(s->path, "unknown " + what + " '" + value + "'; allowed: " + join(allowed));
+    return value;
+  }
+
+  long integer(const std::string& key, long fallback, long lo, long hi) const {
+    const Sourced* s = find(key);
+    if (!s) return fallback;
+    if (!s->value.is_number_integer())
+      throw SpecError(s->path, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                   "], found " + describe(s->value));
+    const long value = s->value.is_number_unsigned() && s->value.get<unsigned long>() > static_cast<unsigned long>(hi)
+                           ? hi + 1
+                           : s->value.get<long>();
+    if (value < lo || value > hi)
+      throw SpecError(s->path, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                   "], found " + describe(s->value));
+    return value;
+  }
+
+  double positive_real(const std::string& key, double fallback) const {
+    const Sourced* s = find(key);
+    if (!s) return fallback;
+    if (!s->value.is_number() || !(s->value.get<double>() > 0))
+      throw SpecError(s->path, "expected a number > 0, found " + describe(s->value));
+    return s->value.get<double>();
+  }
+
+ private:
+  const Point& point_;
+  const BuildFacts& build_;
+};
+
+std::string resolve_input(const Resolver& r) {
+  const Sourced* s = r.find("input");
+  if (!s) return "gaussian";
+  const std::string hint = "expected \"gaussian\" or {\"text\": \"<path of a text file>\"}";
+  if (s->value.is_string()) {
+    if (s->value.get<std::string>() == "gaussian") return "gaussian";
+    throw SpecError(s->path, "unknown input " + describe(s->value) + "; " + hint);
+  }
+  if (!s->value.is_object() || s->value.size() != 1 || !s->value.contains("text") || !s->value["text"].is_string())
+    throw SpecError(s->path, "invalid input " + describe(s->value) + "; " + hint);
+  const std::string file = s->value["text"].get<std::string>();
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) throw SpecError(s->path + ".text", "cannot read text file '" + file + "': " + std::strerror(errno));
+  if (stream.peek() == std::ifstream::traits_type::eof())
+    throw SpecError(s->path + ".text", "text file '" + file + "' is empty; choose a file with content");
+  return "text:" + file;
+}
+
+std::map<std::string, double> resolve_cell_params(const Resolver& r, const std::string& cell,
+                                                  const BuildFacts& build) {
+  std::map<std::string, double> params;
+  const Sourced* s = r.find("cell_params");
+  if (!s) return params;
+  if (!s->value.is_object())
+    throw SpecError(s->path, "expected an object of parameter names and numbers, found " + describe(s->value));
+  const auto known = build.cell_parameters.count(cell) ? build.cell_parameters.at(cell) : std::vector<std::string>{};
+  for (const auto& item : s->value.items()) {
+    if (!contains(known, item.key()))
+      throw SpecError(s->path + "." + item.key(), "cell '" + cell + "' has no parameter '" + item.key() +
+                                                      "'; its parameters: " + (known.empty() ? "none" : join(known)));
+    if (!item.value().is_number())
+      throw SpecError(s->path + "." + item.key(), "expected a number, found " + describe(item.value()));
+    params[item.key()] = item.value().get<double>();
+  }
+  return params;
+}
+
+std::string hash_hex(const std::string& text) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a, 64 bit
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  char buffer[9];
+  std::snprintf(buffer, sizeof buffer, "%08x", static_cast<unsigned>(hash ^ (hash >> 32)));
+  return buffer;
+}
+
+RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
+  const Resolver r(point, build);
+  RunSettings run;
+  run.index = index;
+  run.cell = r.choice("cell", build.cells, "", "cell");
+  run.solver = r.choice("solver", {"sequential", "jacobi", "newton"}, "newton", "solver");
+
+  const std::string default_jacobian = run.solver == "sequential" ? "none" : run.solver == "jacobi" ? "zero" : "exact";
+  run.jacobian = r.choice("jacobian", {"none", "zero", "exact", "diagonal"}, default_jacobian, "jacobian");
+  if (run.solver == "sequential" && run.jacobian != "none")
+    throw SpecError(r.path_of("jacobian"), "jacobian '" + run.jacobian +
+                                               "' does not apply to solver 'sequential'; use 'none' or leave it out");
+  if (run.solver == "jacobi" && run.jacobian != "zero")
+    throw SpecError(r.path_of("jacobian"), "solver 'jacobi' uses jacobian 'zero', found '" + run.jacobian +
+                                               "'; use solver 'newton' for other approximations");
+  if (run.solver == "newton" && run.jacobian == "none")
+    throw SpecError(r.path_of("jacobian"), "solver 'newton' needs a jacobian: zero, exact or diagonal");
+
+  const std::string default_backend = contains(build.backends, "openmp") ? "openmp" : build.backends.front();
+  run.backend = r.choice("backend", build.backends, default_backend, "backend (built into this parascan)");
+  const long default_threads = run.backend == "serial" ? 1 : build.hardware_threads;
+  run.threads = static_cast<int>(r.integer("threads", default_threads, 1, 4096));
+  if (run.backend == "serial" && run.threads != 1)
+    throw SpecError(r.path_of("threads"), "backend 'serial' runs on 1 thread, found " + std::to_string(run.threads) +
+                                              "; set threads to 1 or pair threads with backends in a zip");
+
+  constexpr long kMaxInt = std::numeric_limits<int>::max();
+  run.sequence_length = static_cast<int>(r.integer("sequence_length", 1024, 1, kMaxInt));
+  run.state_dim = static_cast<int>(r.integer("state_dim", 64, 1, 1 << 20));
+  run.input_dim = static_cast<int>(r.integer("input_dim", run.state_dim, 1, 1 << 20));
+  run.batch = static_cast<int>(r.integer("batch", 1, 1, kMaxInt));
+  if (static_cast<long>(run.batch) * run.sequence_length > kMaxInt)
+    throw SpecError(r.path_of("batch"), "batch × sequence_length = " +
+                                            std::to_string(static_cast<long>(run.batch) * run.sequence_length) +
+                                            " exceeds " + std::to_string(kMaxInt) + "; reduce one of them");
+  run.dtype = r.choice("dtype", {"float32", "float64"}, "float32", "dtype");
+  run.seed = static_cast<std::uint64_t>(r.integer("seed", 0, 0, std::numeric_limits<long>::max()));
+  run.max_iterations = static_cast<int>(r.integer("max_iterations", 100, 0, kMaxInt));
+
+  const double default_tolerance = run.dtype == "float32" ? 1e-5 : 1e-10;
+  run.tolerance = r.positive_real("tolerance", default_tolerance);
+  run.prefix_tolerance = r.positive_real("prefix_tolerance", default_tolerance);
+  run.initial_guess = r.choice("initial_guess", {"zeros", "step_from_zero"}, "zeros", "initial_guess");
+  run.input = resolve_input(r);
+
+  if (const Sourced* s = r.find("scan_chunks"); s && s->value.is_string()) {
+    if (s->value.get<std::string>() != "auto")
+      throw SpecError(s->path, "expected \"auto\" or an integer >= 1, found " + describe(s->value));
+  } else {
+    run.scan_chunks = static_cast<int>(r.integer("scan_chunks", 0, 1, run.sequence_length));
+  }
+  if (const Sourced* s = r.find("save_states")) {
+    if (!s->value.is_boolean()) throw SpecError(s->path, "expected true or false, found " + describe(s->value));
+    run.save_states = s->value.get<bool>();
+  }
+  run.cell_params = resolve_cell_params(r, run.cell, build);
+
+  json& j = run.json;
+  j["cell"] = run.cell;
+  j["solver"] = run.solver;
+  j["jacobian"] = run.jacobian;
+  j["backend"] = run.backend;
+  j["threads"] = run.threads;
+  j["sequence_length"] = run.sequence_length;
+  j["state_dim"] = run.state_dim;
+  j["input_dim"] = run.input_dim;
+  j["batch"] = run.batch;
+  j["dtype"] = run.dtype;
+  j["seed"] = run.seed;
+  j["max_iterations"] = run.max_iterations;
+  j["tolerance"] = run.tolerance;
+  j["prefix_tolerance"] = run.prefix_tolerance;
+  j["initial_guess"] = run.initial_guess;
+  j["input"] = run.input;
+  j["scan_chunks"] = run.scan_chunks == 0 ? json("auto") : json(run.scan_chunks);
+  j["save_states"] = run.save_states;
+  j["cell_params"] = json::object();
+  for (const auto& [key, value] : run.cell_params) j["cell_params"][key] = value;
+
+  char prefix[16];
+  std::snprintf(prefix, sizeof prefix, "r%04d-", index);
+  run.id = prefix + hash_hex(j.dump());
+  return run;
+}
+
+/// Adds one zip group (equal-length lists, paired by position) to every point.
+std::vector<Point> apply_zip(const std::vector<Point>& points, const json& group, const std::string& path,
+                             const Point& fixed, const std::vector<std::string>& used) {
+  if (!group.is_object() || group.empty())
+    throw SpecError(path, "expected an object of equal-length lists, found " + describe(group));
+  std::size_t length = 0;
+  std::string first_key;
+  for (const auto& item : group.items()) {
+    const std::string key_path = path + "." + item.key();
+    check_setting_key(item.key(), key_path);
+    if (fixed.count(item.key()) || contains(used, item.key()))
+      throw SpecError(key_path, "'" + item.key() + "' is already set elsewhere in the spec; set it in one place");
+    if (!item.value().is_array() || item.value().empty())
+      throw SpecError(key_path, "expected a non-empty list, found " + describe(item.value()));
+    if (first_key.empty()) {
+      first_key = item.key();
+      length = item.value().size();
+    } else if (item.value().size() != length) {
+      throw SpecError(key_path, "zip lists must have equal lengths: '" + first_key + "' has " +
+                                    std::to_string(length) + ", '" + item.key() + "' has " +
+                                    std::to_string(item.value().size()));
+    }
+  }
+  std::vector<Point> result;
+  for (const auto& point : points) {
+    for (std::size_t i = 0; i < length; ++i) {
+      Point next = point;
+      for (const auto& item : group.items())
+        next[item.key()] = {item.value()[i], index_path(path + "." + item.key(), i)};
+      result.push_back(std::move(next));
+    }
+  }
+  return result;
+}
+
+bool matches(const Point& point, const json& pattern) {
+  for (const auto& item : pattern.items()) {
+    const auto it = point.find(item.key());
+    if (it == point.end() || it->second.value != item.value()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Spec parse_spec(const std::string& text, const std::string& origin, const BuildFacts& build) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& error) {
+    throw SpecError("", origin + " is not valid JSON: " + error.what());
+  }
+  if (!root.is_object()) throw SpecError("", origin + ": expected a JSON object at the top level");
+
+  Spec spec;
+  spec.path = origin;
+  spec.text = text;
+
+  // Top-level keys: structure keys or fixed settings.
+  Point fixed;
+  for (const auto& item : root.items()) {
+    if (contains(kStructureKeys, item.key())) continue;
+    if (!contains(kSettingKeys, item.key()))
+      throw SpecError(item.key(), "unknown key '" + item.key() + "'; allowed: " + join(kStructureKeys) + ", " +
+                                      join(kSettingKeys));
+    fixed[item.key()] = {item.value(), item.key()};
+  }
+
+  if (!root.contains("name") || !root["name"].is_string())
+    throw SpecError("name", "missing or not a string; give the sweep a name, used for the output file name");
+  spec.name = root["name"].get<std::string>();
+  if (!std::regex_match(spec.name, std::regex("[A-Za-z0-9][A-Za-z0-9_.-]*")))
+    throw SpecError("name", "invalid name '" + spec.name +
+                                "'; use letters, digits, '_', '.' and '-', starting with a letter or digit");
+  if (root.contains("description") && !root["description"].is_string())
+    throw SpecError("description", "expected a string, found " + describe(root["description"]));
+
+  // Cartesian product of the axes, first axis outermost.
+  std::vector<Point> points = {fixed};
+  std::vector<std::string> used;
+  if (root.contains("axes")) {
+    const json& axes = root["axes"];
+    if (!axes.is_object()) throw SpecError("axes", "expected an object of lists, found " + describe(axes));
+    for (const auto& item : axes.items()) {
+      const std::string path = "axes." + item.key();
+      check_setting_key(item.key(), path);
+      if (fixed.count(item.key()))
+        throw SpecError(path, "'" + item.key() + "' is both a fixed setting and an axis; keep one");
+      if (!item.value().is_array() || item.value().empty())
+        throw SpecError(path, "expected a non-empty list, found " + describe(item.value()));
+      std::vector<Point> next;
+      for (const auto& point : points)
+        for (std::size_t i = 0; i < item.value().size(); ++i) {
+          Point p = point;
+          p[item.key()] = {item.value()[i], index_path(path, i)};
+          next.push_back(std::move(p));
+        }
+      points = std::move(next);
+      used.push_back(item.key());
+    }
+  }
+
+  if (root.contains("zip")) {
+    const json& zip = root["zip"];
+    if (zip.is_array()) {
+      for (std::size_t g = 0; g < zip.size(); ++g) {
+        points = apply_zip(points, zip[g], index_path("zip", g), fixed, used);
+        for (const auto& item : zip[g].items()) used.push_back(item.key());
+      }
+    } else {
+      points = apply_zip(points, zip, "zip", fixed, used);
+      for (const auto& item : zip.items()) used.push_back(item.key());
+    }
+  }
+
+  if (root.contains("exclude")) {
+    const json& exclude = root["exclude"];
+    if (!exclude.is_array()) throw SpecError("exclude", "expected a list of objects, found " + describe(exclude));
+    for (std::size_t i = 0; i < exclude.size(); ++i) {
+      const std::string path = index_path("exclude", i);
+      if (!exclude[i].is_object() || exclude[i].empty())
+        throw SpecError(path, "expected an object of settings to match, found " + describe(exclude[i]));
+      for (const auto& item : exclude[i].items()) check_setting_key(item.key(), path + "." + item.key());
+      points.erase(std::remove_if(points.begin(), points.end(),
+                                  [&](const Point& p) { return matches(p, exclude[i]); }),
+                   points.end());
+    }
+  }
+
+  if (root.contains("include")) {
+    const json& include = root["include"];
+    if (!include.is_array()) throw SpecError("include", "expected a list of objects, found " + describe(include));
+    for (std::size_t i = 0; i < include.size(); ++i) {
+      const std::string path = index_path("include", i);
+      if (!include[i].is_object()) throw SpecError(path, "expected an object of settings, found " + describe(include[i]));
+      Point p = fixed;
+      for (const auto& item : include[i].items()) {
+        check_setting_key(item.key(), path + "." + item.key());
+        p[item.key()] = {item.value(), path + "." + item.key()};
+      }
+      points.push_back(std::move(p));
+    }
+  }
+
+  long max_runs = kDefaultMaxRuns;
+  if (root.contains("max_runs")) {
+    if (!root["max_runs"].is_number_integer() || root["max_runs"].get<long>() < 1)
+      throw SpecError("max_runs", "expected an integer >= 1, found " + describe(root["max_runs"]));
+    max_runs = root["max_runs"].get<long>();
+  }
+  if (static_cast<long>(points.size()) > max_runs)
+    throw SpecError("max_runs", "the spec expands to " + std::to_string(points.size()) + " runs, more than max_runs = " +
+                                    std::to_string(max_runs) + "; raise max_runs or remove axis values");
+  if (points.empty()) throw SpecError("exclude", "every run is excluded; the sweep would be empty");
+
+  for (std::size_t i = 0; i < points.size(); ++i)
+    spec.runs.push_back(resolve(points[i], static_cast<int>(i), build));
+
+  // Two identical points would write the same run twice.
+  std::map<std::string, int> seen;
+  for (const auto& run : spec.runs) {
+    const auto [it, inserted] = seen.emplace(run.json.dump(), run.index);
+    if (!inserted)
+      throw SpecError("", "runs " + std::to_string(it->second) + " and " + std::to_string(run.index) +
+                              " have identical settings; remove the duplicate (an include that adds nothing new?)");
+  }
+  return spec;
+}
+
+Spec load_spec(const std::string& path, const BuildFacts& build) {
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) throw SpecError("", "cannot read spec file '" + path + "': " + std::strerror(errno));
+  std::stringstream text;
+  text << stream.rdbuf();
+  return parse_spec(text.str(), path, build);
+}
+
+}  // namespace parascan::detail

@@ -1,0 +1,68 @@
+// Sweep specs: parsing, validation with JSON paths, and expansion into runs.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace parascan::detail {
+
+/// A spec error: the JSON path of the offending value and what is wrong.
+class SpecError : public std::runtime_error {
+ public:
+  SpecError(const std::string& path, const std::string& message)
+      : std::runtime_error(path.empty() ? message : path + ": " + message) {}
+};
+
+/// What the spec validation needs to know about this build.
+struct BuildFacts {
+  std::vector<std::string> cells;     // cell names the plugins provide
+  std::map<std::string, std::vector<std::string>> cell_parameters;  // per cell
+  std::vector<std::string> backends;  // Kokkos backends of this build
+  int hardware_threads = 1;
+};
+
+/// One point of a sweep with every setting resolved.
+struct RunSettings {
+  int index = 0;
+  std::string id;  // r<index>-<hash of settings>
+  std::string cell;
+  std::string solver;
+  std::string jacobian;
+  std::string backend;
+  int threads = 1;
+  int sequence_length = 0;
+  int state_dim = 0;
+  int input_dim = 0;
+  int batch = 1;
+  std::string dtype;
+  std::uint64_t seed = 0;
+  int max_iterations = 0;
+  double tolerance = 0;
+  double prefix_tolerance = 0;
+  std::string initial_guess;
+  std::string input;  // "gaussian" or "text:<path>"
+  int scan_chunks = 0;  // 0: auto
+  bool save_states = false;
+  std::map<std::string, double> cell_params;
+  nlohmann::ordered_json json;  // every setting, defaults filled in
+};
+
+struct Spec {
+  std::string name;
+  std::string path;
+  std::string text;  // the file as given
+  std::vector<RunSettings> runs;
+};
+
+/// Reads, validates and expands a spec file. Throws SpecError.
+Spec load_spec(const std::string& path, const BuildFacts& build);
+
+/// Same, for spec text already in memory; `origin` names it in messages.
+Spec parse_spec(const std::string& text, const std::string& origin, const BuildFacts& build);
+
+}  // namespace parascan::detail

@@ -1,0 +1,35 @@
+// Running a sweep: the parent process plans and supervises, worker processes
+// (this executable, re-executed) compute runs.
+//
+// Kokkos fixes its thread count at initialisation, so every distinct
+// `threads` value gets its own worker process; a worker that crashes takes
+// only the run in flight with it, which the parent records as failed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "plugin_loader.hpp"
+#include "spec.hpp"
+
+namespace parascan::detail {
+
+struct SweepOptions {
+  std::string spec_path;
+  std::string out_dir;
+  double memory_limit_bytes = 0;  // runs estimated above this are skipped
+};
+
+/// Runs every run of the spec that has no complete run file yet. Returns the
+/// process exit code.
+int run_sweep(const Spec& spec, const SweepOptions& options);
+
+/// Worker entry: computes the given runs (indices into spec.runs) on a Kokkos
+/// initialised with `threads` threads, writing each run file and the sweep file.
+int run_worker(const Spec& spec, const SweepOptions& options, const std::vector<int>& indices, int threads,
+               const PluginRegistry& registry);
+
+std::string sweep_file_path(const Spec& spec, const std::string& out_dir);
+std::string run_file_path(const Spec& spec, const std::string& out_dir, const RunSettings& run);
+
+}  // namespace parascan::detail

@@ -1,0 +1,121 @@
+// The standard GRU with dense recurrent matrices, in the equations and gate
+// order (r, z, n) of PyTorch's torch.nn.GRU:
+//
+//   r = σ(W_ir x + b_ir + W_hr h + b_hr)
+//   z = σ(W_iz x + b_iz + W_hz h + b_hz)
+//   c = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+//   h' = (1 - z) ⊙ c + z ⊙ h
+//
+// The engine supplies u = W_i x + b_i (rows r, z, n stacked). Parameters are
+// drawn from U(-k, k) with k = init_scale / sqrt(n), as torch.nn.GRU does
+// with init_scale = 1.
+#pragma once
+
+#include <parascan/cell.hpp>
+
+#include <cmath>
+#include <vector>
+
+namespace parascan {
+
+template <class Scalar, class MemorySpace>
+class GruCell {
+ public:
+  static constexpr const char* name = "gru";
+  static constexpr const char* description = "GRU with dense recurrent matrices, as torch.nn.GRU";
+  static constexpr JacobianStructure structure = JacobianStructure::dense;
+  static constexpr const char* parameter_names = "init_scale";
+
+  explicit GruCell(const CellConfig& config) : n_(config.state_dim), m_(config.input_dim) {
+    const std::size_t n = config.state_dim;
+    const std::size_t m = config.input_dim;
+    const double bound = config.param("init_scale", 1.0) / std::sqrt(static_cast<double>(n));
+    Rng rng(config.seed, rng_stream::parameters);
+    w_input_ = to_view<Scalar, MemorySpace>(uniform_array("weight_ih", {3 * n, m}, bound, rng));
+    w_hidden_ = to_view<Scalar, MemorySpace>(uniform_array("weight_hh", {3 * n, n}, bound, rng));
+    b_input_ = to_view<Scalar, MemorySpace>(uniform_array("bias_ih", {3 * n}, bound, rng));
+    b_hidden_ = to_view<Scalar, MemorySpace>(uniform_array("bias_hh", {3 * n}, bound, rng));
+  }
+
+  int state_size() const { return n_; }
+  int projection_size() const { return 3 * n_; }
+  const ParameterView<Scalar, MemorySpace>& input_weight() const { return w_input_; }
+  const ParameterView<Scalar, MemorySpace>& input_bias() const { return b_input_; }
+
+  /// Named as torch.nn.GRU's weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0.
+  std::vector<NamedArray> parameters() const {
+    const std::size_t n = n_;
+    const std::size_t m = m_;
+    return {to_named_array("weight_ih", w_input_, {3 * n, m}), to_named_array("weight_hh", w_hidden_, {3 * n, n}),
+            to_named_array("bias_ih", b_input_, {3 * n}), to_named_array("bias_hh", b_hidden_, {3 * n})};
+  }
+
+  KOKKOS_INLINE_FUNCTION void step(const Scalar* h, const Scalar* u, Scalar* out) const {
+    for (int i = 0; i < n_; ++i) {
+      Gates g = gates(i, h, u);
+      out[i] = (Scalar(1) - g.z) * g.c + g.z * h[i];
+    }
+  }
+
+  // ∂h'_i/∂h_j = (1-z_i)(1-c_i²)[g_i r_i(1-r_i) W_hr,ij + r_i W_hn,ij]
+  //            + (h_i - c_i) z_i(1-z_i) W_hz,ij + z_i δ_ij
+  KOKKOS_INLINE_FUNCTION void linearize(const Scalar* h, const Scalar* u, Scalar* out, Scalar* jac,
+                                        JacobianLayout layout) const {
+    const int n = n_;
+    const Scalar* w = w_hidden_.data();
+    for (int i = 0; i < n; ++i) {
+      Gates g = gates(i, h, u);
+      out[i] = (Scalar(1) - g.z) * g.c + g.z * h[i];
+
+      const Scalar dc = (Scalar(1) - g.z) * (Scalar(1) - g.c * g.c);
+      const Scalar coef_r = dc * g.hidden_n * g.r * (Scalar(1) - g.r);
+      const Scalar coef_n = dc * g.r;
+      const Scalar coef_z = (h[i] - g.c) * g.z * (Scalar(1) - g.z);
+      const Scalar* w_r = w + static_cast<long>(i) * n;
+      const Scalar* w_z = w + static_cast<long>(n + i) * n;
+      const Scalar* w_n = w + static_cast<long>(2 * n + i) * n;
+      if (layout == JacobianLayout::diagonal) {
+        jac[i] = coef_r * w_r[i] + coef_n * w_n[i] + coef_z * w_z[i] + g.z;
+      } else {
+        Scalar* row = jac + static_cast<long>(i) * n;
+        for (int j = 0; j < n; ++j) row[j] = coef_r * w_r[j] + coef_n * w_n[j] + coef_z * w_z[j];
+        row[i] += g.z;
+      }
+    }
+  }
+
+ private:
+  struct Gates {
+    Scalar r, z, c, hidden_n;
+  };
+
+  KOKKOS_INLINE_FUNCTION Gates gates(int i, const Scalar* h, const Scalar* u) const {
+    const int n = n_;
+    const Scalar* w = w_hidden_.data();
+    const Scalar* b = b_hidden_.data();
+    const Scalar* w_r = w + static_cast<long>(i) * n;
+    const Scalar* w_z = w + static_cast<long>(n + i) * n;
+    const Scalar* w_n = w + static_cast<long>(2 * n + i) * n;
+    Scalar a_r = u[i] + b[i];
+    Scalar a_z = u[n + i] + b[n + i];
+    Scalar hidden_n = b[2 * n + i];
+    for (int j = 0; j < n; ++j) {
+      a_r += w_r[j] * h[j];
+      a_z += w_z[j] * h[j];
+      hidden_n += w_n[j] * h[j];
+    }
+    Gates g;
+    g.r = math::sigmoid(a_r);
+    g.z = math::sigmoid(a_z);
+    g.hidden_n = hidden_n;
+    g.c = math::tanh(u[2 * n + i] + g.r * hidden_n);
+    return g;
+  }
+
+  int n_;
+  int m_;
+  ParameterView<Scalar, MemorySpace> w_input_, w_hidden_, b_input_, b_hidden_;
+};
+
+}  // namespace parascan
+

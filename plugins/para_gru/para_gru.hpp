@@ -1,0 +1,99 @@
+// ParaRNN's GRU: the GRU of torch.nn.GRU with its recurrent matrices made
+// diagonal, so that unit i reads only h_i and ∂f/∂h is diagonal:
+//
+//   r = σ(u_r + a_r ⊙ h + b_r)
+//   z = σ(u_z + a_z ⊙ h + b_z)
+//   c = tanh(u_n + r ⊙ (a_n ⊙ h + b_n))
+//   h' = (1 - z) ⊙ c + z ⊙ h
+//
+// with u = W_i x + b_i from the engine. Input weights and biases are drawn
+// from U(-k, k), k = init_scale / sqrt(n); the recurrent diagonals a_r, a_z,
+// a_n from U(-recurrent_scale, recurrent_scale).
+#pragma once
+
+#include <parascan/cell.hpp>
+
+#include <cmath>
+#include <vector>
+
+namespace parascan {
+
+template <class Scalar, class MemorySpace>
+class ParaGruCell {
+ public:
+  static constexpr const char* name = "para_gru";
+  static constexpr const char* description = "GRU with diagonal recurrent matrices (ParaRNN)";
+  static constexpr JacobianStructure structure = JacobianStructure::diagonal;
+  static constexpr const char* parameter_names = "init_scale,recurrent_scale";
+
+  explicit ParaGruCell(const CellConfig& config) : n_(config.state_dim), m_(config.input_dim) {
+    const std::size_t n = config.state_dim;
+    const std::size_t m = config.input_dim;
+    const double bound = config.param("init_scale", 1.0) / std::sqrt(static_cast<double>(n));
+    const double recurrent_bound = config.param("recurrent_scale", 1.0);
+    Rng rng(config.seed, rng_stream::parameters);
+    w_input_ = to_view<Scalar, MemorySpace>(uniform_array("weight_ih", {3 * n, m}, bound, rng));
+    b_input_ = to_view<Scalar, MemorySpace>(uniform_array("bias_ih", {3 * n}, bound, rng));
+    a_hidden_ = to_view<Scalar, MemorySpace>(uniform_array("diag_hh", {3 * n}, recurrent_bound, rng));
+    b_hidden_ = to_view<Scalar, MemorySpace>(uniform_array("bias_hh", {3 * n}, bound, rng));
+  }
+
+  int state_size() const { return n_; }
+  int projection_size() const { return 3 * n_; }
+  const ParameterView<Scalar, MemorySpace>& input_weight() const { return w_input_; }
+  const ParameterView<Scalar, MemorySpace>& input_bias() const { return b_input_; }
+
+  /// diag_hh holds the diagonals a_r, a_z, a_n stacked.
+  std::vector<NamedArray> parameters() const {
+    const std::size_t n = n_;
+    const std::size_t m = m_;
+    return {to_named_array("weight_ih", w_input_, {3 * n, m}), to_named_array("bias_ih", b_input_, {3 * n}),
+            to_named_array("diag_hh", a_hidden_, {3 * n}), to_named_array("bias_hh", b_hidden_, {3 * n})};
+  }
+
+  KOKKOS_INLINE_FUNCTION void step(const Scalar* h, const Scalar* u, Scalar* out) const {
+    for (int i = 0; i < n_; ++i) {
+      const Gates g = gates(i, h[i], u);
+      out[i] = (Scalar(1) - g.z) * g.c + g.z * h[i];
+    }
+  }
+
+  // ∂h'_i/∂h_i = (1-z)(1-c²)[g r(1-r) a_r + r a_n] + (h - c) z(1-z) a_z + z,
+  // with g = a_n h + b_n.
+  KOKKOS_INLINE_FUNCTION void linearize(const Scalar* h, const Scalar* u, Scalar* out, Scalar* jac,
+                                        JacobianLayout) const {
+    const int n = n_;
+    const Scalar* a = a_hidden_.data();
+    for (int i = 0; i < n; ++i) {
+      const Gates g = gates(i, h[i], u);
+      out[i] = (Scalar(1) - g.z) * g.c + g.z * h[i];
+      const Scalar dc = (Scalar(1) - g.z) * (Scalar(1) - g.c * g.c);
+      jac[i] = dc * (g.hidden_n * g.r * (Scalar(1) - g.r) * a[i] + g.r * a[2 * n + i]) +
+               (h[i] - g.c) * g.z * (Scalar(1) - g.z) * a[n + i] + g.z;
+    }
+  }
+
+ private:
+  struct Gates {
+    Scalar r, z, c, hidden_n;
+  };
+
+  KOKKOS_INLINE_FUNCTION Gates gates(int i, Scalar h_i, const Scalar* u) const {
+    const int n = n_;
+    const Scalar* a = a_hidden_.data();
+    const Scalar* b = b_hidden_.data();
+    Gates g;
+    g.r = math::sigmoid(u[i] + a[i] * h_i + b[i]);
+    g.z = math::sigmoid(u[n + i] + a[n + i] * h_i + b[n + i]);
+    g.hidden_n = a[2 * n + i] * h_i + b[2 * n + i];
+    g.c = math::tanh(u[2 * n + i] + g.r * g.hidden_n);
+    return g;
+  }
+
+  int n_;
+  int m_;
+  ParameterView<Scalar, MemorySpace> w_input_, b_input_, a_hidden_, b_hidden_;
+};
+
+}  // namespace parascan
+
