@@ -1,0 +1,182 @@
+"""Fixtures that write synthetic sweep files in the layout of docs/output-format.md."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+PLOT_SCRIPT = REPOSITORY / "analysis" / "parascan_plot.py"
+sys.path.insert(0, str(REPOSITORY / "analysis"))
+
+SEQUENCE_LENGTH = 20
+MAX_ITERATIONS = 30
+TOLERANCE = 1e-10
+
+ROOT_ATTRIBUTES = {
+    "format": "parascan-sweep",
+    "format_version": np.int64(1),
+    "name": "synthetic",
+    "created": "2024-01-01T00:00:00Z",
+    "parascan_version": "0.0.0-test",
+    "git_revision": "unknown",
+    "compiler": "GNU 12.2.0",
+    "kokkos_version": "3.4.1",
+    "kokkos_backends": "Serial,OpenMP",
+    "cpu": "synthetic CPU",
+    "hostname": "test-host",
+    "hardware_threads": np.int64(4),
+}
+
+
+def make_run_attributes(index: int, cell: str, solver: str, jacobian: str, **overrides) -> dict:
+    """Return every documented run attribute with plausible values for a converged run."""
+    backend = overrides.pop("backend", "serial")
+    settings = {
+        "index": index,
+        "cell": cell,
+        "solver": solver,
+        "jacobian": jacobian,
+        "backend": backend,
+        "threads": 1 if backend == "serial" else 4,
+        "sequence_length": SEQUENCE_LENGTH,
+        "state_dim": 8,
+        "input_dim": 4,
+        "batch": 2,
+        "chunk_size": 0,
+        "dtype": "float64",
+        "seed": 3,
+        "max_iterations": MAX_ITERATIONS,
+        "tolerance": TOLERANCE,
+        "initial_guess": "zeros",
+        "input": "gaussian",
+        "scan_chunks": 1,
+    }
+    settings["settings_json"] = json.dumps(settings)
+    outcomes = {
+        "status": "converged",
+        "message": "",
+        "iterations": 1,
+        "seconds": 0.002,
+        "tokens_per_second": 2 * SEQUENCE_LENGTH / 0.002,
+        "sequential_seconds": 0.001,
+        "speedup_over_sequential": 0.5,
+        "initial_residual": 1.0,
+        "final_residual": 0.0,
+        "final_max_abs_error": 0.0,
+        "final_exact_prefix": SEQUENCE_LENGTH,
+        "returned_iterate": "last",
+        "memory_estimate_bytes": 4096,
+        "converged_sequential_depth": 1,
+    }
+    attributes = {**settings, **outcomes}
+    attributes.update(overrides)
+    return attributes
+
+
+def make_trace(residual: list[float], max_abs_error: list[float], exact_prefix: list[int]) -> dict:
+    count = len(residual)
+    return {
+        "residual": np.asarray(residual, dtype=np.float64),
+        "max_abs_error": np.asarray(max_abs_error, dtype=np.float64),
+        "exact_prefix": np.asarray(exact_prefix, dtype=np.int64),
+        "seconds": np.cumsum(np.full(count, 1e-4)),
+    }
+
+
+def geometric_trace(iterations: int, rate: float, final_zero: bool = False) -> dict:
+    """Build a trace whose residual and error shrink by `rate` per iteration."""
+    residual = [0.5 * rate**k for k in range(iterations)]
+    error = [0.8 * rate**k for k in range(iterations)]
+    if final_zero:
+        residual[-1] = 0.0
+        error[-1] = 0.0
+    prefix = [min(SEQUENCE_LENGTH, 2 * (k + 1)) for k in range(iterations)]
+    return make_trace(residual, error, prefix)
+
+
+def synthetic_runs() -> list[dict]:
+    """Return the runs of the synthetic sweep, each with `id`, `attributes` and `trace`.
+
+    `trace` None writes no trace group, and an empty dict writes zero-length datasets.
+    """
+    runs = []
+
+    def add(cell, solver, jacobian, trace, **overrides):
+        index = len(runs)
+        iterations = 0 if not trace else len(trace["residual"])
+        attributes = make_run_attributes(index, cell, solver, jacobian, iterations=iterations, **overrides)
+        if trace:
+            attributes["final_residual"] = float(trace["residual"][-1])
+            attributes["final_max_abs_error"] = float(trace["max_abs_error"][-1])
+            attributes["final_exact_prefix"] = int(trace["exact_prefix"][-1])
+            attributes["converged_sequential_depth"] = SEQUENCE_LENGTH if solver == "sequential" else iterations
+        runs.append({"id": f"r{index:04d}-{index * 2654435761 % 2**32:08x}", "attributes": attributes, "trace": trace})
+
+    for cell in ("gru", "diag_ssm"):
+        add(cell, "sequential", "none", make_trace([0.0], [0.0], [SEQUENCE_LENGTH]))
+
+    add("gru", "jacobi", "zero", geometric_trace(MAX_ITERATIONS, 0.7), status="max_iterations")
+    add("gru", "newton", "exact", geometric_trace(4, 1e-4))
+    diverged = make_trace(
+        [1e-1, 1e1, 1e4, 1e9, np.inf], [2e-1, 3e1, 5e4, np.inf, np.nan], [1, 2, 3, 4, 5]
+    )
+    add("gru", "newton", "diagonal", diverged, status="diverged")
+    add("gru", "newton", "exact", geometric_trace(3, 1e-5), backend="openmp")
+
+    add("diag_ssm", "jacobi", "zero", geometric_trace(12, 0.1))
+    add("diag_ssm", "newton", "exact", geometric_trace(2, 0.0, final_zero=True))
+    add("diag_ssm", "newton", "diagonal", geometric_trace(3, 1e-6))
+
+    add("lstm", "newton", "exact", {}, status="failed", message="cell 'lstm' is not registered")
+    add("lstm", "jacobi", "zero", None, status="skipped", message="skipped after a failed run of the same cell")
+    return runs
+
+
+def write_sweep(path: Path, runs: list[dict], root_attributes: dict | None = None) -> Path:
+    """Write a sweep file with the given runs.
+
+    `root_attributes`, when given, replaces the default root attributes entirely.
+    """
+    attributes = ROOT_ATTRIBUTES if root_attributes is None else root_attributes
+    string_type = h5py.string_dtype(encoding="utf-8")
+    with h5py.File(path, "w") as file:
+        for name, value in attributes.items():
+            file.attrs[name] = value
+        file.create_dataset("spec", data=json.dumps({"name": "synthetic"}), dtype=string_type)
+        expanded = [json.loads(run["attributes"]["settings_json"]) for run in runs]
+        file.create_dataset("expanded_spec", data=json.dumps(expanded), dtype=string_type)
+        runs_group = file.create_group("runs")
+        for run in runs:
+            group = runs_group.create_group(run["id"])
+            for name, value in run["attributes"].items():
+                if isinstance(value, bool):
+                    raise TypeError(f"attribute {name} must not be a bool")
+                if isinstance(value, int):
+                    value = np.int64(value)
+                elif isinstance(value, float):
+                    value = np.float64(value)
+                group.attrs[name] = value
+            if run["trace"] is None:
+                continue
+            trace_group = group.create_group("trace")
+            for name in ("residual", "max_abs_error", "exact_prefix", "seconds"):
+                dtype = np.int64 if name == "exact_prefix" else np.float64
+                values = run["trace"].get(name, np.empty(0, dtype=dtype))
+                trace_group.create_dataset(name, data=np.asarray(values, dtype=dtype))
+    return path
+
+
+@pytest.fixture
+def sweep_runs() -> list[dict]:
+    return synthetic_runs()
+
+
+@pytest.fixture
+def sweep_file(tmp_path: Path, sweep_runs: list[dict]) -> Path:
+    return write_sweep(tmp_path / "synthetic.h5", sweep_runs)
