@@ -27,7 +27,7 @@ readonly KOKKOS_VERSION=3.4.01
 readonly APT_PACKAGES=(
   build-essential cmake git pkg-config dpkg-dev
   libhdf5-dev nlohmann-json3-dev catch2 libbenchmark-dev libcli11-dev
-  libspdlog-dev libfmt-dev libopenblas-dev
+  libspdlog-dev libfmt-dev libopenblas-dev libopenblas-openmp-dev
   python3-numpy python3-h5py python3-matplotlib python3-pytest python3-torch
 )
 

@@ -17,6 +17,16 @@ std::string format_kokkos_version(int version) {
   return text.str();
 }
 
+namespace {
+
+/// Backend lists are stored as "serial,openmp," for cheap concatenation.
+std::string without_trailing_comma(std::string list) {
+  while (!list.empty() && list.back() == ',') list.pop_back();
+  return list;
+}
+
+}  // namespace
+
 PluginRegistry::~PluginRegistry() {
   cells_.clear();
   for (auto it = handles_.rbegin(); it != handles_.rend(); ++it) dlclose(*it);
@@ -49,7 +59,7 @@ void PluginRegistry::load_file(const std::string& path) {
   }
   auto entry = reinterpret_cast<parascan_plugin_entry_function>(dlsym(handle, PARASCAN_PLUGIN_ENTRY_NAME));
   if (entry == nullptr) {
-    warn("skipping '" + path + "': not a parascan plugin (no " PARASCAN_PLUGIN_ENTRY_NAME " symbol)");
+    warn("skipping plugin '" + path + "': not a parascan plugin (no " PARASCAN_PLUGIN_ENTRY_NAME " symbol)");
     dlclose(handle);
     return;
   }
@@ -68,8 +78,8 @@ void PluginRegistry::load_file(const std::string& path) {
     problem = "built for Kokkos " + format_kokkos_version(descriptor->kokkos_version) + ", this parascan uses " +
               format_kokkos_version(KOKKOS_VERSION) + "; rebuild the plugin";
   } else if (std::string(descriptor->backends) != compiled_backends()) {
-    problem = "built for Kokkos backends '" + std::string(descriptor->backends) + "', this parascan has '" +
-              compiled_backends() + "'; rebuild the plugin";
+    problem = "built for Kokkos backends '" + without_trailing_comma(descriptor->backends) + "', this parascan has '" +
+              without_trailing_comma(compiled_backends()) + "'; rebuild the plugin";
   }
   if (!problem.empty()) {
     warn("skipping plugin '" + path + "': " + problem);

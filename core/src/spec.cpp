@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <regex>
@@ -29,6 +30,13 @@ struct Sourced {
   std::string path;
 };
 using Point = std::map<std::string, Sourced>;
+
+/// The JSON path a whole point came from, for errors about the point itself.
+std::string origin_of(const Point& point) {
+  for (const auto& [key, sourced] : point)
+    if (sourced.path.rfind("include[", 0) == 0) return sourced.path.substr(0, sourced.path.find(']') + 1);
+  return "axes";
+}
 
 bool contains(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
@@ -86,16 +94,12 @@ class Resolver {
   long integer(const std::string& key, long fallback, long lo, long hi) const {
     const Sourced* s = find(key);
     if (!s) return fallback;
-    if (!s->value.is_number_integer())
+    const bool too_large = s->value.is_number_unsigned() &&
+                           s->value.get<unsigned long>() > static_cast<unsigned long>(hi);
+    if (!s->value.is_number_integer() || too_large || s->value.get<long>() < lo || s->value.get<long>() > hi)
       throw SpecError(s->path, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                                    "], found " + describe(s->value));
-    const long value = s->value.is_number_unsigned() && s->value.get<unsigned long>() > static_cast<unsigned long>(hi)
-                           ? hi + 1
-                           : s->value.get<long>();
-    if (value < lo || value > hi)
-      throw SpecError(s->path, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                                   "], found " + describe(s->value));
-    return value;
+    return s->value.get<long>();
   }
 
   double positive_real(const std::string& key, double fallback) const {
@@ -122,6 +126,9 @@ std::string resolve_input(const Resolver& r) {
   if (!s->value.is_object() || s->value.size() != 1 || !s->value.contains("text") || !s->value["text"].is_string())
     throw SpecError(s->path, "invalid input " + describe(s->value) + "; " + hint);
   const std::string file = s->value["text"].get<std::string>();
+  std::error_code error;
+  if (std::filesystem::exists(file, error) && !std::filesystem::is_regular_file(file, error))
+    throw SpecError(s->path + ".text", "'" + file + "' is not a regular file; give the path of a text file");
   std::ifstream stream(file, std::ios::binary);
   if (!stream) throw SpecError(s->path + ".text", "cannot read text file '" + file + "': " + std::strerror(errno));
   if (stream.peek() == std::ifstream::traits_type::eof())
@@ -159,15 +166,46 @@ std::string hash_hex(const std::string& text) {
   return buffer;
 }
 
+/// The value a setting takes when the spec leaves it out. Some defaults
+/// depend on other settings of the same run (jacobian on solver, threads on
+/// backend, input_dim on state_dim, tolerances on dtype). Returns null for
+/// settings without a default (cell).
+json default_for(const std::string& key, const Point& point, const BuildFacts& build) {
+  const auto raw = [&](const std::string& other, const json& fallback) {
+    const auto it = point.find(other);
+    return it == point.end() ? fallback : it->second.value;
+  };
+  if (key == "solver") return "newton";
+  if (key == "jacobian") {
+    const json solver = raw("solver", "newton");
+    return solver == "sequential" ? "none" : solver == "jacobi" ? "zero" : "exact";
+  }
+  if (key == "backend") return contains(build.backends, "openmp") ? "openmp" : build.backends.front();
+  if (key == "threads") return raw("backend", default_for("backend", point, build)) == "serial" ? 1 : build.hardware_threads;
+  if (key == "sequence_length") return 1024;
+  if (key == "state_dim") return 64;
+  if (key == "input_dim") return raw("state_dim", 64);
+  if (key == "batch") return 1;
+  if (key == "dtype") return "float32";
+  if (key == "seed") return 0;
+  if (key == "max_iterations") return 100;
+  if (key == "tolerance" || key == "prefix_tolerance") return raw("dtype", "float32") == "float64" ? 1e-10 : 1e-5;
+  if (key == "initial_guess") return "zeros";
+  if (key == "input") return "gaussian";
+  if (key == "scan_chunks") return "auto";
+  if (key == "save_states") return false;
+  if (key == "cell_params") return json::object();
+  return nullptr;
+}
+
 RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
   const Resolver r(point, build);
   RunSettings run;
   run.index = index;
   run.cell = r.choice("cell", build.cells, "", "cell");
-  run.solver = r.choice("solver", {"sequential", "jacobi", "newton"}, "newton", "solver");
-
-  const std::string default_jacobian = run.solver == "sequential" ? "none" : run.solver == "jacobi" ? "zero" : "exact";
-  run.jacobian = r.choice("jacobian", {"none", "zero", "exact", "diagonal"}, default_jacobian, "jacobian");
+  const auto fallback = [&](const std::string& key) { return default_for(key, point, build); };
+  run.solver = r.choice("solver", {"sequential", "jacobi", "newton"}, fallback("solver"), "solver");
+  run.jacobian = r.choice("jacobian", {"none", "zero", "exact", "diagonal"}, fallback("jacobian"), "jacobian");
   if (run.solver == "sequential" && run.jacobian != "none")
     throw SpecError(r.path_of("jacobian"), "jacobian '" + run.jacobian +
                                                "' does not apply to solver 'sequential'; use 'none' or leave it out");
@@ -177,31 +215,27 @@ RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
   if (run.solver == "newton" && run.jacobian == "none")
     throw SpecError(r.path_of("jacobian"), "solver 'newton' needs a jacobian: zero, exact or diagonal");
 
-  const std::string default_backend = contains(build.backends, "openmp") ? "openmp" : build.backends.front();
-  run.backend = r.choice("backend", build.backends, default_backend, "backend (built into this parascan)");
-  const long default_threads = run.backend == "serial" ? 1 : build.hardware_threads;
-  run.threads = static_cast<int>(r.integer("threads", default_threads, 1, 4096));
+  run.backend = r.choice("backend", build.backends, fallback("backend"), "backend (built into this parascan)");
+  run.threads = static_cast<int>(r.integer("threads", fallback("threads").get<long>(), 1, 4096));
   if (run.backend == "serial" && run.threads != 1)
     throw SpecError(r.path_of("threads"), "backend 'serial' runs on 1 thread, found " + std::to_string(run.threads) +
                                               "; set threads to 1 or pair threads with backends in a zip");
 
   constexpr long kMaxInt = std::numeric_limits<int>::max();
-  run.sequence_length = static_cast<int>(r.integer("sequence_length", 1024, 1, kMaxInt));
-  run.state_dim = static_cast<int>(r.integer("state_dim", 64, 1, 1 << 20));
+  run.sequence_length = static_cast<int>(r.integer("sequence_length", fallback("sequence_length").get<long>(), 1, kMaxInt));
+  run.state_dim = static_cast<int>(r.integer("state_dim", fallback("state_dim").get<long>(), 1, 1 << 20));
   run.input_dim = static_cast<int>(r.integer("input_dim", run.state_dim, 1, 1 << 20));
-  run.batch = static_cast<int>(r.integer("batch", 1, 1, kMaxInt));
+  run.batch = static_cast<int>(r.integer("batch", fallback("batch").get<long>(), 1, kMaxInt));
   if (static_cast<long>(run.batch) * run.sequence_length > kMaxInt)
     throw SpecError(r.path_of("batch"), "batch × sequence_length = " +
                                             std::to_string(static_cast<long>(run.batch) * run.sequence_length) +
                                             " exceeds " + std::to_string(kMaxInt) + "; reduce one of them");
-  run.dtype = r.choice("dtype", {"float32", "float64"}, "float32", "dtype");
+  run.dtype = r.choice("dtype", {"float32", "float64"}, fallback("dtype"), "dtype");
   run.seed = static_cast<std::uint64_t>(r.integer("seed", 0, 0, std::numeric_limits<long>::max()));
-  run.max_iterations = static_cast<int>(r.integer("max_iterations", 100, 0, kMaxInt));
-
-  const double default_tolerance = run.dtype == "float32" ? 1e-5 : 1e-10;
-  run.tolerance = r.positive_real("tolerance", default_tolerance);
-  run.prefix_tolerance = r.positive_real("prefix_tolerance", default_tolerance);
-  run.initial_guess = r.choice("initial_guess", {"zeros", "step_from_zero"}, "zeros", "initial_guess");
+  run.max_iterations = static_cast<int>(r.integer("max_iterations", fallback("max_iterations").get<long>(), 0, kMaxInt));
+  run.tolerance = r.positive_real("tolerance", fallback("tolerance").get<double>());
+  run.prefix_tolerance = r.positive_real("prefix_tolerance", fallback("prefix_tolerance").get<double>());
+  run.initial_guess = r.choice("initial_guess", {"zeros", "step_from_zero"}, fallback("initial_guess"), "initial_guess");
   run.input = resolve_input(r);
 
   if (const Sourced* s = r.find("scan_chunks"); s && s->value.is_string()) {
@@ -279,10 +313,13 @@ std::vector<Point> apply_zip(const std::vector<Point>& points, const json& group
   return result;
 }
 
-bool matches(const Point& point, const json& pattern) {
+/// True when every key of the pattern equals the point's value, or the
+/// default value for keys the point leaves out.
+bool matches(const Point& point, const json& pattern, const BuildFacts& build) {
   for (const auto& item : pattern.items()) {
     const auto it = point.find(item.key());
-    if (it == point.end() || it->second.value != item.value()) return false;
+    const json value = it == point.end() ? default_for(item.key(), point, build) : it->second.value;
+    if (value != item.value()) return false;
   }
   return true;
 }
@@ -290,12 +327,28 @@ bool matches(const Point& point, const json& pattern) {
 }  // namespace
 
 Spec parse_spec(const std::string& text, const std::string& origin, const BuildFacts& build) {
+  // JSON allows repeated keys and nlohmann keeps the last one; in a spec a
+  // repeated key is almost always a mistake, so it is an error.
+  std::vector<std::vector<std::string>> open_objects;
+  std::string duplicate_key;
+  const json::parser_callback_t reject_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) open_objects.emplace_back();
+    if (event == json::parse_event_t::object_end && !open_objects.empty()) open_objects.pop_back();
+    if (event == json::parse_event_t::key && !open_objects.empty()) {
+      const std::string key = parsed.get<std::string>();
+      if (contains(open_objects.back(), key) && duplicate_key.empty()) duplicate_key = key;
+      open_objects.back().push_back(key);
+    }
+    return true;
+  };
   json root;
   try {
-    root = json::parse(text);
+    root = json::parse(text, reject_duplicates);
   } catch (const json::parse_error& error) {
     throw SpecError("", origin + " is not valid JSON: " + error.what());
   }
+  if (!duplicate_key.empty())
+    throw SpecError(duplicate_key, "the key '" + duplicate_key + "' appears twice in one object; keep one");
   if (!root.is_object()) throw SpecError("", origin + ": expected a JSON object at the top level");
 
   Spec spec;
@@ -321,6 +374,24 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
   if (root.contains("description") && !root["description"].is_string())
     throw SpecError("description", "expected a string, found " + describe(root["description"]));
 
+  long max_runs = kDefaultMaxRuns;
+  if (root.contains("max_runs")) {
+    if (!root["max_runs"].is_number_integer() || root["max_runs"].get<double>() < 1 ||
+        root["max_runs"].get<double>() > static_cast<double>(std::numeric_limits<int>::max()))
+      throw SpecError("max_runs", "expected an integer in [1, " + std::to_string(std::numeric_limits<int>::max()) +
+                                      "], found " + describe(root["max_runs"]));
+    max_runs = root["max_runs"].get<long>();
+  }
+  // Exclude may prune the product afterwards, but a product far beyond the
+  // cap is refused before it is built, so it cannot exhaust memory.
+  const long max_points = 100 * max_runs;
+  const auto check_product = [&](const std::string& path, std::size_t size) {
+    if (static_cast<long>(size) > max_points)
+      throw SpecError(path, "the product expands to more than " + std::to_string(max_points) +
+                                " points before exclude (100 × max_runs = " + std::to_string(max_runs) +
+                                "); raise max_runs or remove axis values");
+  };
+
   // Cartesian product of the axes, first axis outermost.
   std::vector<Point> points = {fixed};
   std::vector<std::string> used;
@@ -334,6 +405,7 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
         throw SpecError(path, "'" + item.key() + "' is both a fixed setting and an axis; keep one");
       if (!item.value().is_array() || item.value().empty())
         throw SpecError(path, "expected a non-empty list, found " + describe(item.value()));
+      check_product(path, points.size() * item.value().size());
       std::vector<Point> next;
       for (const auto& point : points)
         for (std::size_t i = 0; i < item.value().size(); ++i) {
@@ -350,10 +422,14 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
     const json& zip = root["zip"];
     if (zip.is_array()) {
       for (std::size_t g = 0; g < zip.size(); ++g) {
+        if (zip[g].is_object() && !zip[g].empty() && zip[g].begin().value().is_array())
+          check_product(index_path("zip", g), points.size() * zip[g].begin().value().size());
         points = apply_zip(points, zip[g], index_path("zip", g), fixed, used);
         for (const auto& item : zip[g].items()) used.push_back(item.key());
       }
     } else {
+      if (zip.is_object() && !zip.empty() && zip.begin().value().is_array())
+        check_product("zip", points.size() * zip.begin().value().size());
       points = apply_zip(points, zip, "zip", fixed, used);
       for (const auto& item : zip.items()) used.push_back(item.key());
     }
@@ -368,7 +444,7 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
         throw SpecError(path, "expected an object of settings to match, found " + describe(exclude[i]));
       for (const auto& item : exclude[i].items()) check_setting_key(item.key(), path + "." + item.key());
       points.erase(std::remove_if(points.begin(), points.end(),
-                                  [&](const Point& p) { return matches(p, exclude[i]); }),
+                                  [&](const Point& p) { return matches(p, exclude[i], build); }),
                    points.end());
     }
   }
@@ -388,12 +464,6 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
     }
   }
 
-  long max_runs = kDefaultMaxRuns;
-  if (root.contains("max_runs")) {
-    if (!root["max_runs"].is_number_integer() || root["max_runs"].get<long>() < 1)
-      throw SpecError("max_runs", "expected an integer >= 1, found " + describe(root["max_runs"]));
-    max_runs = root["max_runs"].get<long>();
-  }
   if (static_cast<long>(points.size()) > max_runs)
     throw SpecError("max_runs", "the spec expands to " + std::to_string(points.size()) + " runs, more than max_runs = " +
                                     std::to_string(max_runs) + "; raise max_runs or remove axis values");
@@ -407,8 +477,9 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
   for (const auto& run : spec.runs) {
     const auto [it, inserted] = seen.emplace(run.json.dump(), run.index);
     if (!inserted)
-      throw SpecError("", "runs " + std::to_string(it->second) + " and " + std::to_string(run.index) +
-                              " have identical settings; remove the duplicate (an include that adds nothing new?)");
+      throw SpecError(origin_of(points[run.index]), "runs " + std::to_string(it->second) + " and " +
+                                                        std::to_string(run.index) +
+                                                        " have identical settings; remove the duplicate");
   }
   return spec;
 }
