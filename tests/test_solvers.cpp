@@ -85,7 +85,7 @@ void check_exact_prefix_grows(const Variant& variant) {
     CAPTURE(variant.solver, to_string(variant.jacobian), k, result.trace[k].exact_prefix);
     CHECK(result.trace[k].exact_prefix >= static_cast<long>(k + 1));
   }
-  // T iterations of any member of the family reproduce the sequential answer.
+  // T iterations of any member of the family reproduce the sequential states.
   if (result.status != "converged") CHECK(result.iterations == length);
   CHECK(result.final_max_abs_error < 1e-10);
 }

@@ -178,7 +178,9 @@ json default_for(const std::string& key, const Point& point, const BuildFacts& b
   if (key == "solver") return "newton";
   if (key == "jacobian") {
     const json solver = raw("solver", "newton");
-    return solver == "sequential" ? "none" : solver == "jacobi" ? "zero" : "exact";
+    if (solver == "sequential") return "none";
+    if (solver == "jacobi") return "zero";
+    return "exact";
   }
   if (key == "backend") return contains(build.backends, "openmp") ? "openmp" : build.backends.front();
   if (key == "threads") return raw("backend", default_for("backend", point, build)) == "serial" ? 1 : build.hardware_threads;
@@ -327,7 +329,7 @@ bool matches(const Point& point, const json& pattern, const BuildFacts& build) {
 }  // namespace
 
 Spec parse_spec(const std::string& text, const std::string& origin, const BuildFacts& build) {
-  // JSON allows repeated keys and nlohmann keeps the last one; in a spec a
+  // JSON allows repeated keys and nlohmann keeps the last one. In a spec a
   // repeated key is almost always a mistake, so it is an error.
   std::vector<std::vector<std::string>> open_objects;
   std::string duplicate_key;

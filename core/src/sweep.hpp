@@ -2,8 +2,8 @@
 // (this executable, re-executed) compute runs.
 //
 // Kokkos fixes its thread count at initialisation, so every distinct
-// `threads` value gets its own worker process; a worker that crashes takes
-// only the run in flight with it, which the parent records as failed.
+// `threads` value gets its own worker process. A worker that crashes takes
+// only the run in flight with it, and the parent records that run as failed.
 #pragma once
 
 #include <string>

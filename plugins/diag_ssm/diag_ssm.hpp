@@ -6,7 +6,7 @@
 //
 // with u = W_i x + b_i = [u_a; u_g; u_v] from the engine and a learned rate
 // λ = exp(log_rate) per unit. Because f is affine in h, one exact Newton
-// iteration from any guess gives the sequential answer.
+// iteration from any guess gives the sequential solution.
 //
 // Input weights and biases are drawn from U(-k, k), k = init_scale / sqrt(n);
 // log_rate is uniform in [log(min_rate), log(max_rate)], defaults 0.01 and 1.

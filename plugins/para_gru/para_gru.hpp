@@ -43,7 +43,7 @@ class ParaGruCell {
   const ParameterView<Scalar, MemorySpace>& input_weight() const { return w_input_; }
   const ParameterView<Scalar, MemorySpace>& input_bias() const { return b_input_; }
 
-  /// diag_hh holds the diagonals a_r, a_z, a_n stacked.
+  /// diag_hh contains the diagonals a_r, a_z, a_n stacked.
   std::vector<NamedArray> parameters() const {
     const std::size_t n = n_;
     const std::size_t m = m_;
