@@ -15,7 +15,7 @@ using namespace parascan::testing;
 template <template <class, class> class CellTemplate>
 void check_jacobian_against_finite_differences() {
   using Cell = CellTemplate<double, Kokkos::HostSpace>;
-  const int n = 7;
+  const int n = 7;  // prime: only blocks of 1 and n divide it; sizes 2 and 4 are tested below
   ProblemConfig config = small_config(n, 1, 1, 1.5);
   const Cell cell(config.cell);
   Rng rng(5, 9);
@@ -40,7 +40,7 @@ void check_jacobian_against_finite_differences() {
     cell.step(h.data(), u.data(), reference_out.data());
 
     std::vector<double> diagonal(n);
-    cell.linearize(h.data(), u.data(), out.data(), diagonal.data(), JacobianLayout::diagonal);
+    cell.linearize(h.data(), u.data(), out.data(), diagonal.data(), {JacobianLayout::diagonal, 1});
     for (int i = 0; i < n; ++i) {
       CHECK(out[i] == Approx(reference_out[i]).margin(1e-15));
       CHECK(diagonal[i] == Approx(numeric[i * n + i]).margin(1e-8));
@@ -48,8 +48,16 @@ void check_jacobian_against_finite_differences() {
 
     if (Cell::structure == JacobianStructure::dense) {
       std::vector<double> dense(n * n);
-      cell.linearize(h.data(), u.data(), out.data(), dense.data(), JacobianLayout::dense);
+      cell.linearize(h.data(), u.data(), out.data(), dense.data(), {JacobianLayout::dense, n});
       for (int k = 0; k < n * n; ++k) CHECK(dense[k] == Approx(numeric[k]).margin(1e-8));
+
+      // Blocks of size 1 and n are the diagonal and the whole matrix; b = 7 = n here.
+      for (int b : {1, n}) {
+        std::vector<double> blocks(n * b);
+        cell.linearize(h.data(), u.data(), out.data(), blocks.data(), {JacobianLayout::block, b});
+        for (int i = 0; i < n; ++i)
+          for (int k = 0; k < b; ++k) CHECK(blocks[i * b + k] == Approx(numeric[i * n + (i / b) * b + k]).margin(1e-8));
+      }
     } else {
       for (int i = 0; i < n; ++i)
         for (int j = 0; j < n; ++j)
@@ -68,4 +76,22 @@ TEST_CASE("para_gru jacobian matches finite differences", "[jacobian]") {
 
 TEST_CASE("diag_ssm jacobian matches finite differences", "[jacobian]") {
   check_jacobian_against_finite_differences<DiagSsmCell>();
+}
+
+TEST_CASE("gru block jacobian is the diagonal blocks", "[jacobian]") {
+  using Cell = GruCell<double, Kokkos::HostSpace>;
+  const int n = 8;
+  const Cell cell(small_config(n, 1, 1, 1.5).cell);
+  Rng rng(3, 4);
+  std::vector<double> h(n), u(cell.projection_size()), out(n), dense(n * n);
+  for (auto& v : h) v = rng.uniform(-1, 1);
+  for (auto& v : u) v = rng.uniform(-2, 2);
+  cell.linearize(h.data(), u.data(), out.data(), dense.data(), {JacobianLayout::dense, n});
+  for (int b : {2, 4}) {
+    CAPTURE(b);
+    std::vector<double> blocks(n * b);
+    cell.linearize(h.data(), u.data(), out.data(), blocks.data(), {JacobianLayout::block, b});
+    for (int i = 0; i < n; ++i)
+      for (int k = 0; k < b; ++k) CHECK(blocks[i * b + k] == dense[i * n + (i / b) * b + k]);
+  }
 }

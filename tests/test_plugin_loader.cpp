@@ -63,7 +63,7 @@ TEST_CASE("loader reports cell structures and parameters", "[plugin_loader]") {
   CHECK(para_gru->factory->structure() == JacobianStructure::diagonal);
   CHECK(diag_ssm->factory->structure() == JacobianStructure::diagonal);
 
-  CHECK(gru->factory->parameter_names() == std::vector<std::string>{"init_scale"});
+  CHECK(gru->factory->parameter_names() == std::vector<std::string>{"init_scale", "recurrent_scale", "input_scale"});
   CHECK(para_gru->factory->parameter_names() == std::vector<std::string>{"init_scale", "recurrent_scale"});
   CHECK(diag_ssm->factory->parameter_names() == std::vector<std::string>{"init_scale", "min_rate", "max_rate"});
 

@@ -153,7 +153,12 @@ void write_run_group(hid_t run, const RunRecord& record) {
   write_int_attribute(run, "state_dim", s.state_dim);
   write_int_attribute(run, "input_dim", s.input_dim);
   write_int_attribute(run, "batch", s.batch);
-  write_int_attribute(run, "chunk_size", 0);
+  write_int_attribute(run, "chunk_size", s.chunk_size);
+  write_string_attribute(run, "chunk_mode", s.chunk_mode);
+  write_int_attribute(run, "block_size", s.block_size);
+  write_real_attribute(run, "damping", s.damping);
+  write_real_attribute(run, "elk_noise", s.elk_noise);
+  write_string_attribute(run, "on_divergence", s.on_divergence);
   write_string_attribute(run, "dtype", s.dtype);
   write_int_attribute(run, "seed", static_cast<long long>(s.seed));
   write_int_attribute(run, "max_iterations", s.max_iterations);
@@ -179,22 +184,31 @@ void write_run_group(hid_t run, const RunRecord& record) {
   write_int_attribute(run, "final_exact_prefix", r.final_exact_prefix);
   write_string_attribute(run, "returned_iterate", "last");
   write_int_attribute(run, "memory_estimate_bytes", static_cast<long long>(record.memory_estimate_bytes));
+  write_int_attribute(run, "resets", r.resets);
   write_int_attribute(run, "converged_sequential_depth", s.solver == "sequential" ? s.sequence_length : r.iterations);
 
   Handle trace(H5Gcreate2(run, "trace", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group trace");
   const hsize_t length = r.trace.size();
-  std::vector<double> residual, error, seconds;
-  std::vector<long long> prefix;
-  for (const auto& entry : r.trace) {
-    residual.push_back(entry.residual);
-    error.push_back(entry.max_abs_error);
-    prefix.push_back(entry.exact_prefix);
-    seconds.push_back(entry.seconds);
-  }
-  write_reals(trace, "residual", {length}, residual);
-  write_reals(trace, "max_abs_error", {length}, error);
-  write_array(trace, "exact_prefix", {length}, prefix.data(), H5T_STD_I64LE, H5T_NATIVE_LLONG);
-  write_reals(trace, "seconds", {length}, seconds);
+  const auto reals = [&](const char* name, double TraceEntry::*field) {
+    std::vector<double> values;
+    for (const auto& entry : r.trace) values.push_back(entry.*field);
+    write_reals(trace, name, {length}, values);
+  };
+  const auto integers = [&](const char* name, long TraceEntry::*field) {
+    std::vector<long long> values;
+    for (const auto& entry : r.trace) values.push_back(entry.*field);
+    write_array(trace, name, {length}, values.data(), H5T_STD_I64LE, H5T_NATIVE_LLONG);
+  };
+  reals("residual", &TraceEntry::residual);
+  reals("max_abs_error", &TraceEntry::max_abs_error);
+  integers("exact_prefix", &TraceEntry::exact_prefix);
+  reals("seconds", &TraceEntry::seconds);
+  integers("resets", &TraceEntry::resets);
+  integers("recomputed_steps", &TraceEntry::recomputed_steps);
+  integers("chunk", &TraceEntry::chunk);
+  reals("seconds_linearize", &TraceEntry::seconds_linearize);
+  reals("seconds_scan", &TraceEntry::seconds_scan);
+  reals("seconds_update", &TraceEntry::seconds_update);
 
   if (!s.save_states) return;
   const hsize_t b = s.batch, t = s.sequence_length;

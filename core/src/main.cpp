@@ -24,7 +24,10 @@ constexpr int kUsageError = 2;
 BuildFacts build_facts(const PluginRegistry& registry) {
   BuildFacts facts;
   facts.cells = registry.cell_names();
-  for (const auto& cell : registry.cells()) facts.cell_parameters[cell.factory->name()] = cell.factory->parameter_names();
+  for (const auto& cell : registry.cells()) {
+    facts.cell_parameters[cell.factory->name()] = cell.factory->parameter_names();
+    facts.cell_structures[cell.factory->name()] = parascan::to_string(cell.factory->structure());
+  }
   facts.backends = built_backends();
   facts.hardware_threads = hardware_threads();
   return facts;

@@ -18,7 +18,8 @@ using json = nlohmann::ordered_json;
 const std::vector<std::string> kSettingKeys = {
     "cell",      "solver",  "jacobian",       "backend",          "threads",       "sequence_length", "state_dim",
     "input_dim", "batch",   "dtype",          "seed",             "max_iterations", "tolerance",      "prefix_tolerance",
-    "initial_guess", "input", "scan_chunks", "save_states", "cell_params"};
+    "initial_guess", "input", "scan_chunks", "save_states", "cell_params", "block_size", "damping", "elk_noise",
+    "on_divergence", "chunk_size", "chunk_mode"};
 
 const std::vector<std::string> kStructureKeys = {"name", "description", "axes", "zip", "exclude", "include", "max_runs"};
 
@@ -155,6 +156,36 @@ std::map<std::string, double> resolve_cell_params(const Resolver& r, const std::
   return params;
 }
 
+/// Settings of the iterative family: block size, damping, ELK's noise,
+/// divergence handling and hybrid chunking.
+void resolve_solver_family(const Resolver& r, RunSettings& run) {
+  if (const Sourced* s = r.find("block_size")) {
+    run.block_size = static_cast<int>(r.integer("block_size", 0, 1, run.state_dim));
+    if (run.state_dim % run.block_size != 0)
+      throw SpecError(s->path, "block_size " + std::to_string(run.block_size) + " does not divide state_dim " +
+                                   std::to_string(run.state_dim) + "; choose a divisor of state_dim");
+  } else if (run.jacobian == "block") {
+    throw SpecError(r.path_of("jacobian"), "jacobian 'block' needs block_size, a divisor of state_dim");
+  }
+
+  if (const Sourced* s = r.find("damping")) {
+    if (!s->value.is_number() || !(s->value.get<double>() >= 0 && s->value.get<double>() < 1))
+      throw SpecError(s->path, "expected a damping κ in [0, 1), found " + describe(s->value));
+    run.damping = s->value.get<double>();
+  }
+  run.elk_noise = r.positive_real("elk_noise", 1.0);
+  run.on_divergence = r.choice("on_divergence", {"stop", "reset"}, "stop", "on_divergence");
+
+  if (r.find("chunk_size")) run.chunk_size = static_cast<int>(r.integer("chunk_size", 0, 1, run.sequence_length));
+  run.chunk_mode = r.choice("chunk_mode", {"sequential_within", "parallel_within"}, "sequential_within", "chunk_mode");
+  if (run.solver == "sequential" && (run.chunk_size > 0 || run.damping > 0))
+    throw SpecError(r.path_of(run.chunk_size > 0 ? "chunk_size" : "damping"),
+                    "solver 'sequential' takes no chunk_size or damping; pair them with iterative solvers in a zip");
+  if (run.solver == "elk" && run.chunk_size > 0 && run.chunk_mode == "sequential_within")
+    throw SpecError(r.path_of("chunk_mode"),
+                    "solver 'elk' with chunk_mode 'sequential_within' is not implemented; use 'parallel_within'");
+}
+
 std::string hash_hex(const std::string& text) {
   std::uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a, 64 bit
   for (unsigned char c : text) {
@@ -196,6 +227,12 @@ json default_for(const std::string& key, const Point& point, const BuildFacts& b
   if (key == "input") return "gaussian";
   if (key == "scan_chunks") return "auto";
   if (key == "save_states") return false;
+  if (key == "block_size") return 0;
+  if (key == "damping") return 0.0;
+  if (key == "elk_noise") return 1.0;
+  if (key == "on_divergence") return "stop";
+  if (key == "chunk_size") return 0;
+  if (key == "chunk_mode") return "sequential_within";
   if (key == "cell_params") return json::object();
   return nullptr;
 }
@@ -206,8 +243,9 @@ RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
   run.index = index;
   run.cell = r.choice("cell", build.cells, "", "cell");
   const auto fallback = [&](const std::string& key) { return default_for(key, point, build); };
-  run.solver = r.choice("solver", {"sequential", "jacobi", "newton"}, fallback("solver"), "solver");
-  run.jacobian = r.choice("jacobian", {"none", "zero", "exact", "diagonal"}, fallback("jacobian"), "jacobian");
+  run.solver = r.choice("solver", {"sequential", "jacobi", "newton", "elk"}, fallback("solver"), "solver");
+  run.jacobian = r.choice("jacobian", {"none", "zero", "identity", "diagonal", "block", "exact"}, fallback("jacobian"),
+                          "jacobian");
   if (run.solver == "sequential" && run.jacobian != "none")
     throw SpecError(r.path_of("jacobian"), "jacobian '" + run.jacobian +
                                                "' does not apply to solver 'sequential'; use 'none' or leave it out");
@@ -215,7 +253,17 @@ RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
     throw SpecError(r.path_of("jacobian"), "solver 'jacobi' uses jacobian 'zero', found '" + run.jacobian +
                                                "'; use solver 'newton' for other approximations");
   if (run.solver == "newton" && run.jacobian == "none")
-    throw SpecError(r.path_of("jacobian"), "solver 'newton' needs a jacobian: zero, exact or diagonal");
+    throw SpecError(r.path_of("jacobian"),
+                    "solver 'newton' needs a jacobian: zero, identity, diagonal, block or exact");
+  if (run.solver == "elk") {
+    const auto structure = build.cell_structures.find(run.cell);
+    const bool diagonal_cell = structure != build.cell_structures.end() && structure->second == "diagonal";
+    if (!(run.jacobian == "diagonal" || (run.jacobian == "exact" && diagonal_cell)))
+      throw SpecError(r.path_of("jacobian"),
+                      "solver 'elk' is built for diagonal Jacobians (quasi-ELK): use jacobian 'diagonal', or 'exact' "
+                      "on a cell with a diagonal Jacobian; ELK with jacobian '" + run.jacobian + "' on cell '" +
+                          run.cell + "' is not implemented");
+  }
 
   run.backend = r.choice("backend", build.backends, fallback("backend"), "backend (built into this parascan)");
   run.threads = static_cast<int>(r.integer("threads", fallback("threads").get<long>(), 1, 4096));
@@ -251,6 +299,7 @@ RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
     run.save_states = s->value.get<bool>();
   }
   run.cell_params = resolve_cell_params(r, run.cell, build);
+  resolve_solver_family(r, run);
 
   json& j = run.json;
   j["cell"] = run.cell;
@@ -273,6 +322,12 @@ RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
   j["save_states"] = run.save_states;
   j["cell_params"] = json::object();
   for (const auto& [key, value] : run.cell_params) j["cell_params"][key] = value;
+  j["block_size"] = run.block_size;
+  j["damping"] = run.damping;
+  j["elk_noise"] = run.elk_noise;
+  j["on_divergence"] = run.on_divergence;
+  j["chunk_size"] = run.chunk_size;
+  j["chunk_mode"] = run.chunk_mode;
 
   char prefix[16];
   std::snprintf(prefix, sizeof prefix, "r%04d-", index);

@@ -22,6 +22,7 @@ class SpecError : public std::runtime_error {
 struct BuildFacts {
   std::vector<std::string> cells;     // cell names the plugins provide
   std::map<std::string, std::vector<std::string>> cell_parameters;  // per cell
+  std::map<std::string, std::string> cell_structures;  // "diagonal", "block_diagonal" or "dense"
   std::vector<std::string> backends;  // Kokkos backends of this build
   int hardware_threads = 1;
 };
@@ -49,6 +50,12 @@ struct RunSettings {
   int scan_chunks = 0;  // 0: auto
   bool save_states = false;
   std::map<std::string, double> cell_params;
+  int block_size = 0;      // 0: not set (jacobian other than block)
+  double damping = 0;
+  double elk_noise = 1;
+  std::string on_divergence = "stop";
+  int chunk_size = 0;      // 0: no hybrid chunking
+  std::string chunk_mode = "sequential_within";
   nlohmann::ordered_json json;  // every setting, defaults filled in
 };
 

@@ -44,8 +44,14 @@ std::string gibibytes(double bytes) {
 SolverSettings solver_settings(const RunSettings& run) {
   SolverSettings settings;
   settings.solver = run.solver;
-  if (run.solver == "newton") settings.jacobian = parse_jacobian_approximation(run.jacobian);
+  if (run.solver == "newton" || run.solver == "elk") settings.jacobian = parse_jacobian_approximation(run.jacobian);
   if (run.solver == "jacobi") settings.jacobian = JacobianApproximation::zero;
+  settings.block_size = run.block_size;
+  settings.damping = run.damping;
+  settings.elk_noise = run.elk_noise;
+  settings.on_divergence = run.on_divergence;
+  settings.chunk_size = run.chunk_size;
+  settings.chunk_mode = run.chunk_mode;
   settings.max_iterations = run.max_iterations;
   settings.tolerance = run.tolerance;
   settings.prefix_tolerance = run.prefix_tolerance;

@@ -59,7 +59,7 @@ class DiagSsmCell {
 
   // ∂h'_i/∂h_i = a_i.
   KOKKOS_INLINE_FUNCTION void linearize(const Scalar* h, const Scalar* u, Scalar* out, Scalar* jac,
-                                        JacobianLayout) const {
+                                        JacobianShape) const {
     for (int i = 0; i < n_; ++i) {
       const Scalar a = decay(i, u);
       out[i] = a * h[i] + input(i, u);

@@ -8,7 +8,8 @@
 //
 // The engine supplies u = W_i x + b_i (rows r, z, n stacked). Parameters are
 // drawn from U(-k, k) with k = init_scale / sqrt(n), as torch.nn.GRU does
-// with init_scale = 1.
+// with init_scale = 1; then W_h is multiplied by recurrent_scale and W_i by
+// input_scale (DEER's hard case scales them by 100 and 1/100).
 #pragma once
 
 #include <parascan/cell.hpp>
@@ -24,15 +25,19 @@ class GruCell {
   static constexpr const char* name = "gru";
   static constexpr const char* description = "GRU with dense recurrent matrices, as torch.nn.GRU";
   static constexpr JacobianStructure structure = JacobianStructure::dense;
-  static constexpr const char* parameter_names = "init_scale";
+  static constexpr const char* parameter_names = "init_scale,recurrent_scale,input_scale";
 
   explicit GruCell(const CellConfig& config) : n_(config.state_dim), m_(config.input_dim) {
     const std::size_t n = config.state_dim;
     const std::size_t m = config.input_dim;
     const double bound = config.param("init_scale", 1.0) / std::sqrt(static_cast<double>(n));
     Rng rng(config.seed, rng_stream::parameters);
-    w_input_ = to_view<Scalar, MemorySpace>(uniform_array("weight_ih", {3 * n, m}, bound, rng));
-    w_hidden_ = to_view<Scalar, MemorySpace>(uniform_array("weight_hh", {3 * n, n}, bound, rng));
+    NamedArray weight_ih = uniform_array("weight_ih", {3 * n, m}, bound, rng);
+    NamedArray weight_hh = uniform_array("weight_hh", {3 * n, n}, bound, rng);
+    for (auto& v : weight_ih.values) v *= config.param("input_scale", 1.0);
+    for (auto& v : weight_hh.values) v *= config.param("recurrent_scale", 1.0);
+    w_input_ = to_view<Scalar, MemorySpace>(weight_ih);
+    w_hidden_ = to_view<Scalar, MemorySpace>(weight_hh);
     b_input_ = to_view<Scalar, MemorySpace>(uniform_array("bias_ih", {3 * n}, bound, rng));
     b_hidden_ = to_view<Scalar, MemorySpace>(uniform_array("bias_hh", {3 * n}, bound, rng));
   }
@@ -60,7 +65,7 @@ class GruCell {
   // ∂h'_i/∂h_j = (1-z_i)(1-c_i²)[g_i r_i(1-r_i) W_hr,ij + r_i W_hn,ij]
   //            + (h_i - c_i) z_i(1-z_i) W_hz,ij + z_i δ_ij
   KOKKOS_INLINE_FUNCTION void linearize(const Scalar* h, const Scalar* u, Scalar* out, Scalar* jac,
-                                        JacobianLayout layout) const {
+                                        JacobianShape shape) const {
     const int n = n_;
     const Scalar* w = w_hidden_.data();
     for (int i = 0; i < n; ++i) {
@@ -74,13 +79,16 @@ class GruCell {
       const Scalar* w_r = w + static_cast<long>(i) * n;
       const Scalar* w_z = w + static_cast<long>(n + i) * n;
       const Scalar* w_n = w + static_cast<long>(2 * n + i) * n;
-      if (layout == JacobianLayout::diagonal) {
+      if (shape.layout == JacobianLayout::diagonal) {
         jac[i] = coef_r * w_r[i] + coef_n * w_n[i] + coef_z * w_z[i] + g.z;
-      } else {
-        Scalar* row = jac + static_cast<long>(i) * n;
-        for (int j = 0; j < n; ++j) row[j] = coef_r * w_r[j] + coef_n * w_n[j] + coef_z * w_z[j];
-        row[i] += g.z;
+        continue;
       }
+      // Dense is the block layout with b = n: row i holds columns of its block.
+      const int b = shape.block_size;
+      const int first = (i / b) * b;
+      Scalar* row = jac + static_cast<long>(i) * b;
+      for (int k = 0; k < b; ++k) row[k] = coef_r * w_r[first + k] + coef_n * w_n[first + k] + coef_z * w_z[first + k];
+      row[i - first] += g.z;
     }
   }
 

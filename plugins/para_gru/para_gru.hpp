@@ -61,7 +61,7 @@ class ParaGruCell {
   // ∂h'_i/∂h_i = (1-z)(1-c²)[g r(1-r) a_r + r a_n] + (h - c) z(1-z) a_z + z,
   // with g = a_n h + b_n.
   KOKKOS_INLINE_FUNCTION void linearize(const Scalar* h, const Scalar* u, Scalar* out, Scalar* jac,
-                                        JacobianLayout) const {
+                                        JacobianShape) const {
     const int n = n_;
     const Scalar* a = a_hidden_.data();
     for (int i = 0; i < n; ++i) {

@@ -23,13 +23,19 @@ struct ProblemConfig {
 };
 
 struct SolverSettings {
-  std::string solver = "newton";  // "sequential", "jacobi", "newton"
+  std::string solver = "newton";  // "sequential", "jacobi", "newton", "elk"
   JacobianApproximation jacobian = JacobianApproximation::exact;
+  int block_size = 0;             // b of jacobian "block"
+  double damping = 0;             // κ in [0, 1): Ĵ ← (1 - κ) Ĵ
+  double elk_noise = 1;           // σ² > 0 of ELK's observation noise
+  std::string on_divergence = "stop";  // "stop" or "reset"
   int max_iterations = 100;
   double tolerance = 1e-5;         // on the residual's max-norm
   double prefix_tolerance = 1e-5;  // relative, for the exact prefix
   std::string initial_guess = "zeros";  // "zeros" or "step_from_zero"
   int scan_chunks = 0;                  // 0: chosen from the backend's concurrency
+  int chunk_size = 0;                   // c of hybrid chunking; 0: none
+  std::string chunk_mode = "sequential_within";  // or "parallel_within"
 };
 
 /// One iteration's measurements; see docs/output-format.md.
@@ -37,7 +43,13 @@ struct TraceEntry {
   double residual = 0;
   double max_abs_error = 0;
   long exact_prefix = 0;
-  double seconds = 0;
+  double seconds = 0;  // cumulative
+  long resets = 0;     // state entries reset to the initial guess
+  long recomputed_steps = 0;  // (sequence, step) pairs the cell was evaluated at
+  long chunk = 0;             // the chunk being solved (parallel_within), else 0
+  double seconds_linearize = 0;  // cell evaluation and Jacobian, one fused kernel
+  double seconds_scan = 0;
+  double seconds_update = 0;
 };
 
 struct SolveResult {
@@ -48,6 +60,7 @@ struct SolveResult {
   double final_residual = 0;
   double final_max_abs_error = 0;
   long final_exact_prefix = 0;
+  long resets = 0;
   int scan_chunks = 1;
   std::vector<TraceEntry> trace;
 };

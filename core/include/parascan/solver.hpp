@@ -12,8 +12,16 @@
 //
 // whose right-hand side shrinks as the iteration converges, so float32 keeps
 // its precision near the solution. Ĵ = 0 is Jacobi (no scan: δ = -r),
-// Ĵ = diag(J) quasi-Newton, Ĵ = J Newton (DEER). After k iterations the first
-// k states equal the sequential ones, because δ_1 … δ_k see exact inputs.
+// Ĵ = I adds each step's change to all later states (a prefix sum),
+// Ĵ = diag(J) or its b × b blocks is quasi-Newton, Ĵ = J Newton (DEER).
+// Damping replaces Ĵ by (1 - κ) Ĵ. ELK replaces the scan by a Kalman
+// smoother (detail/kalman.hpp). After k iterations the first k states equal
+// the sequential ones, because δ_1 … δ_k see exact inputs.
+//
+// Hybrid chunking composes this with sequential evaluation: "parallel
+// within" solves chunks of c steps one after another, each by the iterations
+// above from the exact end of the previous chunk; "sequential within" runs
+// chunks sequentially and iterates on their start states (detail/coarse.hpp).
 #pragma once
 
 #include <Kokkos_Core.hpp>
@@ -23,14 +31,50 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "parascan/cell.hpp"
+#include "parascan/detail/coarse.hpp"
+#include "parascan/detail/kalman.hpp"
+#include "parascan/detail/solver_state.hpp"
 #include "parascan/problem.hpp"
 #include "parascan/projection.hpp"
 #include "parascan/scan.hpp"
 
 namespace parascan {
+namespace detail {
+
+/// b of a block_diagonal cell (its `block_size` member), 1 for other cells.
+template <class Cell, class = void>
+struct CellBlockSize {
+  static constexpr int value = 1;
+};
+template <class Cell>
+struct CellBlockSize<Cell, std::void_t<decltype(Cell::block_size)>> {
+  static constexpr int value = Cell::block_size;
+};
+
+/// Checks the settings that do not depend on the cell; throws with the value
+/// and the allowed range.
+inline void validate(const SolverSettings& s, int length) {
+  const auto fail = [](const std::string& message) { throw std::invalid_argument(message); };
+  if (s.solver != "sequential" && s.solver != "jacobi" && s.solver != "newton" && s.solver != "elk")
+    fail("invalid solver '" + s.solver + "'; allowed: sequential, jacobi, newton, elk");
+  if (!(s.damping >= 0 && s.damping < 1))
+    fail("damping " + std::to_string(s.damping) + " is outside [0, 1)");
+  if (!(s.elk_noise > 0)) fail("elk_noise " + std::to_string(s.elk_noise) + " must be > 0");
+  if (s.on_divergence != "stop" && s.on_divergence != "reset")
+    fail("invalid on_divergence '" + s.on_divergence + "'; allowed: stop, reset");
+  if (s.chunk_size < 0 || s.chunk_size > length)
+    fail("chunk_size " + std::to_string(s.chunk_size) + " is outside [1, " + std::to_string(length) +
+         "] (0 turns chunking off)");
+  if (s.chunk_mode != "sequential_within" && s.chunk_mode != "parallel_within")
+    fail("invalid chunk_mode '" + s.chunk_mode + "'; allowed: sequential_within, parallel_within");
+  if (s.max_iterations < 0) fail("max_iterations " + std::to_string(s.max_iterations) + " must be >= 0");
+}
+
+}  // namespace detail
 
 template <template <class, class> class CellTemplate, class Scalar, class Space>
 class CellProblem final : public Problem {
@@ -38,85 +82,125 @@ class CellProblem final : public Problem {
   using memory_space = typename Space::memory_space;
   using Cell = CellTemplate<Scalar, memory_space>;
   using Sequence = SequenceView<Scalar, Space>;
+  using State = detail::SolverState<Cell, Scalar, Space>;
 
   explicit CellProblem(const ProblemConfig& config)
-      : cell_(config.cell),
-        batch_(config.batch),
-        length_(config.sequence_length),
-        n_(cell_.state_size()),
+      : state_(Space(), Cell(config.cell), config.batch, config.sequence_length, config.cell.state_dim),
         m_(config.cell.input_dim),
-        p_(cell_.projection_size()),
-        threads_(std::max(1, static_cast<int>(space_.concurrency()))) {}
+        p_(state_.cell.projection_size()),
+        threads_(std::max(1, static_cast<int>(Space().concurrency()))) {}
 
   std::size_t required_bytes(const SolverSettings& settings) const override {
-    const std::size_t steps = static_cast<std::size_t>(batch_) * length_;
-    const std::size_t states = static_cast<std::size_t>(batch_) * (length_ + 1) * n_;
-    std::size_t count = steps * (m_ + p_) + 2 * states;  // x, u, states, reference
-    if (settings.solver != "sequential") {
-      const JacobianLayout layout = layout_of(settings);
-      count += steps * n_;  // f, then the scan's right-hand side
-      count += steps * jacobian_entries(layout);
-      const int chunks = settings.scan_chunks > 0 ? settings.scan_chunks : 1;
-      return count * sizeof(Scalar) +
-             ScanWorkspace<Scalar, Space>::bytes(batch_, chunks, n_, layout == JacobianLayout::dense);
+    const std::size_t batch = state_.batch, length = state_.length, n = state_.n;
+    const std::size_t steps = batch * length;
+    std::size_t count = steps * (m_ + p_) + 2 * batch * (length + 1) * n;  // x, u, iterate, reference
+    if (settings.solver == "sequential") return count * sizeof(Scalar);
+
+    const JacobianShape shape = shape_of(settings);
+    const std::size_t window = settings.chunk_size > 0 && settings.chunk_mode == "parallel_within"
+                                   ? static_cast<std::size_t>(settings.chunk_size)
+                                   : length;
+    count += steps * n;                                             // initial guess
+    std::size_t bytes = 0;
+    if (settings.chunk_size > 0 && settings.chunk_mode == "sequential_within") {
+      const int chunks = static_cast<int>((length + settings.chunk_size - 1) / settings.chunk_size);
+      bytes += detail::CoarseBuffers<Scalar, Space>::bytes(state_.batch, chunks, state_.n, shape.entries(state_.n));
+      bytes += ScanWorkspace<Scalar, Space>::bytes(state_.batch, std::max(1, settings.scan_chunks), state_.n,
+                                                   shape.block_size);
+    } else {
+      count += batch * window * (n + static_cast<std::size_t>(shape.entries(state_.n)));  // rhs, Ĵ
+      bytes += ScanWorkspace<Scalar, Space>::bytes(state_.batch, std::max(1, settings.scan_chunks), state_.n,
+                                                   shape.block_size);
+      if (settings.solver == "elk")
+        bytes += detail::KalmanBuffers<Scalar, Space>::bytes(state_.batch, static_cast<int>(window), state_.n,
+                                                             std::max(1, settings.scan_chunks));
     }
-    return count * sizeof(Scalar);
+    return count * sizeof(Scalar) + bytes;
   }
 
   void set_inputs(const std::vector<double>& x) override {
-    const std::size_t expected = static_cast<std::size_t>(batch_) * length_ * m_;
+    const std::size_t expected = static_cast<std::size_t>(state_.batch) * state_.length * m_;
     if (x.size() != expected)
       throw std::invalid_argument("input has " + std::to_string(x.size()) + " values, expected batch × T × m = " +
                                   std::to_string(expected));
     inputs_ = x;
-    u_ = Sequence(Kokkos::view_alloc(Kokkos::WithoutInitializing, "u"), batch_, length_, p_);
+    state_.u = Sequence(Kokkos::view_alloc(Kokkos::WithoutInitializing, "u"), state_.batch, state_.length, p_);
     project();
   }
 
   double solve_reference() override {
-    reference_ = Sequence("reference", batch_, length_ + 1, n_);
+    state_.reference = Sequence("reference", state_.batch, state_.length + 1, state_.n);
     Kokkos::Timer timer;
-    run_sequential(reference_);
-    space_.fence();
+    run_sequential(state_.reference);
+    state_.space.fence();
     return timer.seconds();
   }
 
   SolveResult solve(const SolverSettings& settings) override {
-    if (reference_.extent(0) == 0) throw std::logic_error("solve_reference must run before solve");
-    states_ = Sequence("states", batch_, length_ + 1, n_);
+    if (state_.reference.extent(0) == 0) throw std::logic_error("solve_reference must run before solve");
+    detail::validate(settings, state_.length);
+    state_.h = Sequence("states", state_.batch, state_.length + 1, state_.n);
     if (settings.solver == "sequential") return solve_sequential(settings);
-    if (settings.solver == "jacobi" || settings.solver == "newton") return solve_iterative(settings);
-    throw std::invalid_argument("invalid solver '" + settings.solver + "'; allowed: sequential, jacobi, newton");
+
+    const JacobianShape shape = shape_of(settings);
+    if (settings.solver == "elk" && shape.layout != JacobianLayout::diagonal)
+      throw std::invalid_argument(
+          "solver 'elk' is built for diagonal Jacobians only (quasi-ELK): use jacobian 'diagonal', or 'exact' on a "
+          "cell with a diagonal Jacobian; ELK with block or dense Jacobians is not implemented");
+
+    Kokkos::Timer timer;
+    initialize(settings.initial_guess);
+    state_.space.fence();
+    SolveResult result;
+    result.seconds = timer.seconds();
+
+    const int c = settings.chunk_size;
+    if (c > 0 && settings.chunk_mode == "sequential_within") {
+      solve_chunks_sequential_within(settings, shape, result);
+    } else {
+      const int window = c > 0 ? c : state_.length;
+      result.status = "converged";
+      for (int begin = 0; begin < state_.length; begin += window) {
+        const detail::Window w{begin, std::min(window, state_.length - begin)};
+        const std::string status = iterate_window(settings, shape, w, begin / window, result);
+        if (status == "diverged") {
+          result.status = status;
+          break;
+        }
+        if (status == "max_iterations") result.status = status;
+      }
+      if (c > 0) final_full_residual(settings, result);
+    }
+    return result;
   }
 
-  std::vector<double> states() const override { return to_host(states_); }
-  std::vector<double> reference_states() const override { return to_host(reference_); }
-  std::vector<NamedArray> parameters() const override { return cell_.parameters(); }
+  std::vector<double> states() const override { return to_host(state_.h); }
+  std::vector<double> reference_states() const override { return to_host(state_.reference); }
+  std::vector<NamedArray> parameters() const override { return state_.cell.parameters(); }
 
  private:
-  JacobianLayout layout_of(const SolverSettings& settings) const {
-    if (settings.solver == "jacobi") return JacobianLayout::none;
-    return layout_for(settings.jacobian, Cell::structure);
+  JacobianShape shape_of(const SolverSettings& settings) const {
+    if (settings.solver == "jacobi") return {JacobianLayout::none, 1};
+    return shape_for(settings.jacobian, settings.block_size, Cell::structure, detail::CellBlockSize<Cell>::value,
+                     state_.n);
   }
 
-  int jacobian_entries(JacobianLayout layout) const {
-    switch (layout) {
-      case JacobianLayout::none: return 0;
-      case JacobianLayout::diagonal: return n_;
-      case JacobianLayout::dense: return n_ * n_;
-    }
-    return 0;
+  int scan_chunks_for(const SolverSettings& settings, int length, const JacobianShape& shape) const {
+    if (settings.scan_chunks > 0) return std::min(settings.scan_chunks, length);
+    const int block = shape.layout == JacobianLayout::block || shape.layout == JacobianLayout::dense ? shape.block_size
+                                                                                                      : 1;
+    return auto_scan_chunks(state_.space, state_.batch, length, state_.n, block);
   }
 
   void project() {
-    const auto weight = cell_.input_weight();
-    const auto bias = cell_.input_bias();
+    const auto weight = state_.cell.input_weight();
+    const auto bias = state_.cell.input_bias();
     if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory_space>::accessible) {
       Kokkos::View<Scalar*, Kokkos::HostSpace> x("x", inputs_.size());
       for (std::size_t i = 0; i < inputs_.size(); ++i) x(i) = static_cast<Scalar>(inputs_[i]);
       const int blas_threads = std::is_same<Space, Kokkos::Serial>::value ? 1 : threads_;
-      project_inputs_host(x.data(), weight.data(), bias.data(), u_.data(), static_cast<long>(batch_) * length_, p_,
-                          m_, blas_threads);
+      project_inputs_host(x.data(), weight.data(), bias.data(), state_.u.data(),
+                          static_cast<long>(state_.batch) * state_.length, p_, m_, blas_threads);
     } else {
       throw std::runtime_error("the input projection on a device backend needs a device BLAS, not built yet");
     }
@@ -124,11 +208,12 @@ class CellProblem final : public Problem {
 
   /// h_0 = 0 for every sequence; h_t = f(h_{t-1}, u_t) one step after another.
   void run_sequential(const Sequence& h) const {
-    const Cell cell = cell_;
-    const Sequence u = u_;
-    const int length = length_;
+    const Cell cell = state_.cell;
+    const Sequence u = state_.u;
+    const int length = state_.length;
     Kokkos::parallel_for(
-        "parascan::sequential", Kokkos::RangePolicy<Space>(space_, 0, batch_), KOKKOS_LAMBDA(const int s) {
+        "parascan::sequential", Kokkos::RangePolicy<Space>(state_.space, 0, state_.batch),
+        KOKKOS_LAMBDA(const int s) {
           for (int t = 0; t < length; ++t) cell.step(&h(s, t, 0), &u(s, t, 0), &h(s, t + 1, 0));
         });
   }
@@ -136,55 +221,168 @@ class CellProblem final : public Problem {
   SolveResult solve_sequential(const SolverSettings& settings) {
     SolveResult result;
     Kokkos::Timer timer;
-    run_sequential(states_);
-    space_.fence();
+    run_sequential(state_.h);
+    state_.space.fence();
     result.seconds = timer.seconds();
 
-    Sequence rhs("rhs", batch_, length_, n_);
-    Sequence no_jacobian;
-    result.final_residual = evaluate(states_, rhs, no_jacobian, JacobianLayout::none);
-    measure(settings, result.final_max_abs_error, result.final_exact_prefix);
+    state_.reserve_window(state_.length, {JacobianLayout::none, 1});
+    result.final_residual = detail::linearize(state_, {0, state_.length}, {JacobianLayout::none, 1}, Scalar(1));
+    detail::measure(state_, settings.prefix_tolerance, result.final_max_abs_error, result.final_exact_prefix);
     result.initial_residual = result.final_residual;
     result.iterations = 1;
     result.status = math::is_finite(result.final_residual) ? "converged" : "diverged";
-    result.trace.push_back({result.final_residual, result.final_max_abs_error, result.final_exact_prefix,
-                            result.seconds});
+    TraceEntry entry;
+    entry.residual = result.final_residual;
+    entry.max_abs_error = result.final_max_abs_error;
+    entry.exact_prefix = result.final_exact_prefix;
+    entry.seconds = result.seconds;
+    entry.recomputed_steps = static_cast<long>(state_.batch) * state_.length;
+    entry.seconds_linearize = result.seconds;
+    result.trace.push_back(entry);
     return result;
   }
 
-  SolveResult solve_iterative(const SolverSettings& settings) {
-    const JacobianLayout layout = layout_of(settings);
-    SolveResult result;
-    result.scan_chunks = settings.scan_chunks > 0
-                             ? settings.scan_chunks
-                             : auto_scan_chunks(space_, batch_, length_, n_, layout == JacobianLayout::dense);
-    detail::check_chunks(result.scan_chunks, length_);
+  /// Writes the initial guess h^0_1 … h^0_T (h_0 stays zero) and keeps a copy
+  /// for resets.
+  void initialize(const std::string& guess) {
+    state_.guess = Sequence("guess", state_.batch, state_.length, state_.n);
+    if (guess == "zeros") return;  // states and guess are zero-initialised
+    if (guess != "step_from_zero")
+      throw std::invalid_argument("invalid initial_guess '" + guess + "'; allowed: zeros, step_from_zero");
+    // h^0_t = f(0, u_t): every step evaluated at h_{t-1} = 0.
+    const Cell cell = state_.cell;
+    const Sequence u = state_.u;
+    const Sequence h = state_.h;
+    const Sequence copy = state_.guess;
+    const int length = state_.length;
+    const int n = state_.n;
+    Kokkos::View<Scalar*, memory_space> zero("zero_state", n);
+    Kokkos::parallel_for(
+        "parascan::initial_guess", Kokkos::RangePolicy<Space>(state_.space, 0, state_.batch * length),
+        KOKKOS_LAMBDA(const int item) {
+          const int s = item / length;
+          const int t = item % length;
+          cell.step(zero.data(), &u(s, t, 0), &copy(s, t, 0));
+          for (int i = 0; i < n; ++i) h(s, t + 1, i) = copy(s, t, i);
+        });
+  }
 
-    Sequence rhs(Kokkos::view_alloc(Kokkos::WithoutInitializing, "rhs"), batch_, length_, n_);
-    Sequence jacobian;
-    if (layout != JacobianLayout::none)
-      jacobian = Sequence(Kokkos::view_alloc(Kokkos::WithoutInitializing, "jacobian"), batch_, length_,
-                          jacobian_entries(layout));
-    ScanWorkspace<Scalar, Space> workspace;
-    const StateView<Scalar, Space> zero_start;
+  /// Iterates on the steps of one window until its residual reaches the
+  /// tolerance, becomes non-finite, or the budget ends; appends one trace
+  /// entry per iteration and returns the window's status.
+  std::string iterate_window(const SolverSettings& settings, const JacobianShape& shape, const detail::Window& window,
+                             long chunk_index, SolveResult& result) {
+    state_.reserve_window(window.length, shape);
+    const int chunks = scan_chunks_for(settings, window.length, shape);
+    detail::check_chunks(chunks, window.length);
+    result.scan_chunks = chunks;
+    const Scalar scale = static_cast<Scalar>(1 - settings.damping);
+    const bool reset = settings.on_divergence == "reset";
+    const bool elk = settings.solver == "elk";
+    const long steps = static_cast<long>(state_.batch) * window.length;
 
+    TraceEntry pending;  // the iteration in flight, recorded once its iterate's residual is known
     Kokkos::Timer timer;
-    double elapsed = 0;
-    initialize(settings.initial_guess, rhs);
-
     for (int k = 0;; ++k) {
-      // Linearise at h^k: rhs = f(h^k_{t-1}) - h^k_t = -r_t, Ĵ_t into `jacobian`.
-      const double residual = evaluate(states_, rhs, jacobian, layout);
-      space_.fence();
-      elapsed += timer.seconds();
+      // Linearise at h^k: rhs = f(h^k_{t-1}) - h^k_t = -r_t, Ĵ_t into the Jacobian buffer.
+      timer.reset();
+      double residual = detail::linearize(state_, window, shape, scale);
+      // With resets, steps whose residual is not finite restart from the
+      // initial guess, and the iterate is linearised again (at most 3 times).
+      long resets = 0;
+      for (int pass = 0; reset && !math::is_finite(residual) && pass < 3; ++pass) {
+        resets += detail::reset_nonfinite_steps(state_, window);
+        residual = detail::linearize(state_, window, shape, scale);
+      }
+      state_.space.fence();
+      const double linearize_seconds = timer.seconds();
+      result.seconds += linearize_seconds;
+      result.resets += resets;
+
+      if (k == 0) {
+        if (chunk_index == 0) result.initial_residual = residual;
+      } else {
+        pending.residual = residual;
+        pending.seconds = result.seconds;
+        pending.resets += resets;
+        result.trace.push_back(pending);
+      }
+      result.final_residual = residual;
+
+      if (!math::is_finite(residual)) return "diverged";
+      if (residual <= settings.tolerance) return "converged";
+      if (k == settings.max_iterations) return "max_iterations";
+
+      // δ_t = Ĵ_t δ_{t-1} + rhs_t by one scan (or ELK's smoother), then h^{k+1} = h^k + δ.
+      pending = TraceEntry();
+      pending.chunk = chunk_index;
+      pending.recomputed_steps = steps;
+      pending.seconds_linearize = linearize_seconds;
+      timer.reset();
+      if (elk)
+        detail::elk_step(state_, kalman_, static_cast<Scalar>(settings.elk_noise), chunks);
+      else
+        detail::scan_step(state_, shape, scale, chunks);
+      state_.space.fence();
+      pending.seconds_scan = timer.seconds();
+
+      timer.reset();
+      pending.resets = detail::apply_step(state_, window, reset);
+      state_.space.fence();
+      pending.seconds_update = timer.seconds();
+      result.seconds += pending.seconds_scan + pending.seconds_update;
+      result.resets += pending.resets;
+      ++result.iterations;
+
+      // Diagnostics against the reference run outside the timed region.
+      detail::measure(state_, settings.prefix_tolerance, pending.max_abs_error, pending.exact_prefix);
+      result.final_max_abs_error = pending.max_abs_error;
+      result.final_exact_prefix = pending.exact_prefix;
+    }
+  }
+
+  /// After chunk-by-chunk solving, the residual of the whole sequence, as a
+  /// diagnostic outside the timed region.
+  void final_full_residual(const SolverSettings& settings, SolveResult& result) {
+    const JacobianShape none{JacobianLayout::none, 1};
+    state_.reserve_window(state_.length, none);
+    result.final_residual = detail::linearize(state_, {0, state_.length}, none, Scalar(1));
+    detail::measure(state_, settings.prefix_tolerance, result.final_max_abs_error, result.final_exact_prefix);
+  }
+
+  void solve_chunks_sequential_within(const SolverSettings& settings, const JacobianShape& shape,
+                                      SolveResult& result) {
+    const int c = settings.chunk_size;
+    const int chunks = (state_.length + c - 1) / c;
+    coarse_.reserve(state_.batch, chunks, state_.n, shape.entries(state_.n));
+    const int scan_chunks = scan_chunks_for(settings, chunks, shape);
+    result.scan_chunks = scan_chunks;
+    const Scalar scale = static_cast<Scalar>(1 - settings.damping);
+    const bool reset = settings.on_divergence == "reset";
+    const long steps = static_cast<long>(state_.batch) * state_.length;
+
+    TraceEntry pending;
+    Kokkos::Timer timer;
+    result.status = "max_iterations";
+    for (int k = 0;; ++k) {
+      timer.reset();
+      const double residual = detail::run_chunks(state_, coarse_, c, shape, scale);
+      state_.space.fence();
+      const double run_seconds = timer.seconds();
+      result.seconds += run_seconds;
 
       if (k == 0) {
         result.initial_residual = residual;
       } else {
-        result.trace.push_back({residual, result.final_max_abs_error, result.final_exact_prefix, elapsed});
+        // Interior states now come from the updated starts: measure this iterate.
+        detail::measure(state_, settings.prefix_tolerance, pending.max_abs_error, pending.exact_prefix);
+        pending.residual = residual;
+        pending.seconds = result.seconds;
+        result.trace.push_back(pending);
+        result.final_max_abs_error = pending.max_abs_error;
+        result.final_exact_prefix = pending.exact_prefix;
       }
       result.final_residual = residual;
-      result.iterations = k;
 
       if (!math::is_finite(residual)) {
         result.status = "diverged";
@@ -194,164 +392,46 @@ class CellProblem final : public Problem {
         result.status = "converged";
         break;
       }
-      if (k == settings.max_iterations) {
-        result.status = "max_iterations";
-        break;
-      }
+      if (k == settings.max_iterations) break;
 
-      // δ_t = Ĵ_t δ_{t-1} + rhs_t by one scan, then h^{k+1} = h^k + δ.
+      pending = TraceEntry();
+      pending.recomputed_steps = steps;
+      pending.seconds_linearize = run_seconds;
       timer.reset();
-      if (layout == JacobianLayout::diagonal)
-        diagonal_scan(space_, jacobian, rhs, zero_start, result.scan_chunks, workspace);
-      else if (layout == JacobianLayout::dense)
-        dense_scan(space_, jacobian, rhs, zero_start, result.scan_chunks, workspace);
-      apply_update(rhs);
-      space_.fence();
-      elapsed += timer.seconds();
+      detail::coarse_scan(state_.space, coarse_, state_.workspace, shape, scale, scan_chunks);
+      state_.space.fence();
+      pending.seconds_scan = timer.seconds();
 
-      // Diagnostics against the reference run outside the timed region.
-      measure(settings, result.final_max_abs_error, result.final_exact_prefix);
       timer.reset();
+      pending.resets = detail::update_boundaries(state_, coarse_, c, reset);
+      state_.space.fence();
+      pending.seconds_update = timer.seconds();
+      result.seconds += pending.seconds_scan + pending.seconds_update;
+      result.resets += pending.resets;
+      ++result.iterations;
     }
-    if (result.iterations == 0) measure(settings, result.final_max_abs_error, result.final_exact_prefix);
-    result.seconds = elapsed;
-    return result;
-  }
-
-  /// Writes the initial guess h^0_1 … h^0_T; h_0 stays zero.
-  void initialize(const std::string& guess, const Sequence& scratch) {
-    if (guess == "zeros") return;  // states_ is zero-initialised
-    if (guess != "step_from_zero")
-      throw std::invalid_argument("invalid initial_guess '" + guess + "'; allowed: zeros, step_from_zero");
-    // h^0_t = f(0, u_t): evaluate every step at h_{t-1} = 0 into scratch, then copy.
-    const Cell cell = cell_;
-    const Sequence u = u_;
-    const Sequence h = states_;
-    const int length = length_;
-    const int n = n_;
-    Kokkos::View<Scalar*, memory_space> zero("zero_state", n);
-    Kokkos::parallel_for(
-        "parascan::initial_guess", Kokkos::RangePolicy<Space>(space_, 0, batch_ * length_),
-        KOKKOS_LAMBDA(const int item) {
-          const int s = item / length;
-          const int t = item % length;
-          cell.step(zero.data(), &u(s, t, 0), &scratch(s, t, 0));
-          for (int i = 0; i < n; ++i) h(s, t + 1, i) = scratch(s, t, i);
-        });
-  }
-
-  /// rhs_t = f(h_{t-1}, u_t) - h_t for every t, and Ĵ_t in `layout`; returns
-  /// the residual's max-norm, +inf if any entry is not finite.
-  double evaluate(const Sequence& h, const Sequence& rhs, const Sequence& jacobian, JacobianLayout layout) const {
-    const Cell cell = cell_;
-    const Sequence u = u_;
-    const int length = length_;
-    const int n = n_;
-    const Scalar infinity = std::numeric_limits<Scalar>::infinity();
-    Scalar residual = 0;
-    Kokkos::parallel_reduce(
-        "parascan::linearize", Kokkos::RangePolicy<Space>(space_, 0, batch_ * length_),
-        KOKKOS_LAMBDA(const int item, Scalar& local_max) {
-          const int s = item / length;
-          const int t = item % length;
-          Scalar* out = &rhs(s, t, 0);
-          if (layout == JacobianLayout::none)
-            cell.step(&h(s, t, 0), &u(s, t, 0), out);
-          else
-            cell.linearize(&h(s, t, 0), &u(s, t, 0), out, &jacobian(s, t, 0), layout);
-          for (int i = 0; i < n; ++i) {
-            const Scalar difference = out[i] - h(s, t + 1, i);
-            out[i] = difference;
-            const Scalar magnitude = math::is_finite(difference) ? math::abs(difference) : infinity;
-            if (magnitude > local_max) local_max = magnitude;
-          }
-        },
-        Kokkos::Max<Scalar>(residual));
-    return static_cast<double>(residual);
-  }
-
-  void apply_update(const Sequence& delta) const {
-    const Sequence h = states_;
-    const int length = length_;
-    const int n = n_;
-    Kokkos::parallel_for(
-        "parascan::update", Kokkos::RangePolicy<Space>(space_, 0, batch_ * length_), KOKKOS_LAMBDA(const int item) {
-          const int s = item / length;
-          const int t = item % length;
-          for (int i = 0; i < n; ++i) h(s, t + 1, i) += delta(s, t, i);
-        });
-  }
-
-  /// Max-abs error of the current states against the reference, and the exact
-  /// prefix: the number of leading steps whose states all lie within
-  /// prefix_tolerance · (1 + |reference|).
-  void measure(const SolverSettings& settings, double& max_abs_error, long& exact_prefix) const {
-    const Sequence h = states_;
-    const Sequence reference = reference_;
-    const int length = length_;
-    const int n = n_;
-    const Scalar infinity = std::numeric_limits<Scalar>::infinity();
-    const Scalar tolerance = static_cast<Scalar>(settings.prefix_tolerance);
-
-    Scalar error = 0;
-    Kokkos::parallel_reduce(
-        "parascan::max_abs_error", Kokkos::RangePolicy<Space>(space_, 0, batch_ * length_),
-        KOKKOS_LAMBDA(const int item, Scalar& local_max) {
-          const int s = item / length;
-          const int t = item % length;
-          for (int i = 0; i < n; ++i) {
-            const Scalar difference = h(s, t + 1, i) - reference(s, t + 1, i);
-            const Scalar magnitude = math::is_finite(difference) ? math::abs(difference) : infinity;
-            if (magnitude > local_max) local_max = magnitude;
-          }
-        },
-        Kokkos::Max<Scalar>(error));
-
-    int first_mismatch = length;
-    Kokkos::parallel_reduce(
-        "parascan::exact_prefix", Kokkos::RangePolicy<Space>(space_, 0, batch_ * length_),
-        KOKKOS_LAMBDA(const int item, int& local_min) {
-          const int s = item / length;
-          const int t = item % length;
-          for (int i = 0; i < n; ++i) {
-            const Scalar expected = reference(s, t + 1, i);
-            const Scalar difference = math::abs(h(s, t + 1, i) - expected);
-            if (!(difference <= tolerance * (Scalar(1) + math::abs(expected)))) {
-              if (t < local_min) local_min = t;
-              break;
-            }
-          }
-        },
-        Kokkos::Min<int>(first_mismatch));
-
-    max_abs_error = static_cast<double>(error);
-    // Min's identity is the largest int, which is what an all-exact sequence leaves.
-    exact_prefix = std::min(first_mismatch, length);
+    if (result.iterations == 0)
+      detail::measure(state_, settings.prefix_tolerance, result.final_max_abs_error, result.final_exact_prefix);
   }
 
   std::vector<double> to_host(const Sequence& h) const {
     std::vector<double> values;
     if (h.extent(0) == 0) return values;
     auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), h);
-    values.reserve(static_cast<std::size_t>(batch_) * length_ * n_);
-    for (int s = 0; s < batch_; ++s)
-      for (int t = 1; t <= length_; ++t)
-        for (int i = 0; i < n_; ++i) values.push_back(static_cast<double>(host(s, t, i)));
+    values.reserve(static_cast<std::size_t>(state_.batch) * state_.length * state_.n);
+    for (int s = 0; s < state_.batch; ++s)
+      for (int t = 1; t <= state_.length; ++t)
+        for (int i = 0; i < state_.n; ++i) values.push_back(static_cast<double>(host(s, t, i)));
     return values;
   }
 
-  Space space_;
-  Cell cell_;
-  int batch_;
-  int length_;
-  int n_;
+  State state_;
   int m_;
   int p_;
   int threads_;
   std::vector<double> inputs_;
-  Sequence u_;
-  Sequence reference_;
-  Sequence states_;
+  detail::KalmanBuffers<Scalar, Space> kalman_;
+  detail::CoarseBuffers<Scalar, Space> coarse_;
 };
 
 }  // namespace parascan
