@@ -435,7 +435,7 @@ TEST_CASE("spec error unknown solver", "[spec]") {
 
   CHECK_THAT(message, StartsWith("solver: "));
   CHECK_THAT(message, Contains("unknown solver 'gauss_seidel'"));
-  CHECK_THAT(message, Contains("allowed: sequential, jacobi, newton"));
+  CHECK_THAT(message, Contains("allowed: sequential, jacobi, newton, elk"));
 }
 
 TEST_CASE("spec error unknown backend", "[spec]") {
@@ -581,14 +581,14 @@ TEST_CASE("spec error newton without jacobian", "[spec]") {
   const std::string message = error_of(R"({"name": "t", "cell": "gru", "jacobian": "none"})");
 
   CHECK_THAT(message, StartsWith("jacobian: "));
-  CHECK_THAT(message, Contains("zero, exact or diagonal"));
+  CHECK_THAT(message, Contains("zero, identity, diagonal, block or exact"));
 }
 
 TEST_CASE("spec error unknown jacobian", "[spec]") {
   const std::string message = error_of(R"({"name": "t", "cell": "gru", "jacobian": "full"})");
 
   CHECK_THAT(message, StartsWith("jacobian: "));
-  CHECK_THAT(message, Contains("allowed: none, zero, exact, diagonal"));
+  CHECK_THAT(message, Contains("allowed: none, zero, identity, diagonal, block, exact"));
 }
 
 TEST_CASE("spec error serial with two threads", "[spec]") {
