@@ -28,6 +28,7 @@ BuildFacts test_build() {
   build.cell_parameters = {{"gru", {"init_scale"}},
                            {"para_gru", {"init_scale", "recurrent_scale"}},
                            {"diag_ssm", {"init_scale", "min_rate", "max_rate"}}};
+  build.cell_structures = {{"gru", "dense"}, {"para_gru", "diagonal"}, {"diag_ssm", "diagonal"}};
   build.backends = {"serial", "openmp"};
   build.hardware_threads = 2;
   return build;
@@ -714,4 +715,74 @@ TEST_CASE("spec error duplicate run from include", "[spec]") {
 
   CHECK_THAT(message, Contains("include[0]"));
   CHECK_THAT(message, Contains("runs 0 and 2 have identical settings"));
+}
+
+TEST_CASE("spec error chunk_size zero", "[spec][family]") {
+  const std::string message = error_of(R"({"name": "t", "cell": "gru", "sequence_length": 100, "chunk_size": 0})");
+  CHECK_THAT(message, StartsWith("chunk_size: "));
+  CHECK_THAT(message, Contains("expected an integer in [1, 100]"));
+}
+
+TEST_CASE("spec error chunk_size above T", "[spec][family]") {
+  const std::string message =
+      error_of(R"({"name": "t", "cell": "gru", "sequence_length": 100, "axes": {"chunk_size": [10, 101]}})");
+  CHECK_THAT(message, StartsWith("axes.chunk_size[1]: "));
+  CHECK_THAT(message, Contains("found 101"));
+}
+
+TEST_CASE("spec error block_size not dividing n", "[spec][family]") {
+  const std::string message =
+      error_of(R"({"name": "t", "cell": "gru", "state_dim": 12, "jacobian": "block", "block_size": 5})");
+  CHECK_THAT(message, StartsWith("block_size: "));
+  CHECK_THAT(message, Contains("does not divide state_dim 12"));
+}
+
+TEST_CASE("spec error block without block_size", "[spec][family]") {
+  const std::string message = error_of(R"({"name": "t", "cell": "gru", "jacobian": "block"})");
+  CHECK_THAT(message, StartsWith("jacobian: "));
+  CHECK_THAT(message, Contains("needs block_size"));
+}
+
+TEST_CASE("spec error damping outside range", "[spec][family]") {
+  for (const char* value : {"1.0", "-0.1", "\"half\""}) {
+    CAPTURE(value);
+    const std::string message =
+        error_of(std::string(R"({"name": "t", "cell": "gru", "damping": )") + value + "}");
+    CHECK_THAT(message, StartsWith("damping: "));
+    CHECK_THAT(message, Contains("in [0, 1)"));
+  }
+}
+
+TEST_CASE("spec error elk noise not positive", "[spec][family]") {
+  const std::string message =
+      error_of(R"({"name": "t", "cell": "para_gru", "solver": "elk", "jacobian": "diagonal", "elk_noise": 0})");
+  CHECK_THAT(message, StartsWith("elk_noise: "));
+  CHECK_THAT(message, Contains("expected a number > 0"));
+}
+
+TEST_CASE("spec error dense elk not implemented", "[spec][family]") {
+  const std::string message = error_of(R"({"name": "t", "cell": "gru", "solver": "elk", "jacobian": "exact"})");
+  CHECK_THAT(message, StartsWith("jacobian: "));
+  CHECK_THAT(message, Contains("not implemented"));
+}
+
+TEST_CASE("spec accepts exact elk on diagonal cell", "[spec][family]") {
+  const Spec spec = parse(R"({"name": "t", "cell": "para_gru", "solver": "elk", "jacobian": "exact"})");
+  CHECK(spec.runs.size() == 1);
+}
+
+TEST_CASE("spec null leaves setting at default", "[spec][family]") {
+  const Spec spec = parse(
+      R"({"name": "t", "cell": "gru", "sequence_length": 64, "zip": {"chunk_size": [null, 8], "damping": [0.5, null]}})");
+  REQUIRE(spec.runs.size() == 2);
+  CHECK(spec.runs[0].chunk_size == 0);
+  CHECK(spec.runs[0].damping == 0.5);
+  CHECK(spec.runs[1].chunk_size == 8);
+  CHECK(spec.runs[1].damping == 0.0);
+}
+
+TEST_CASE("spec error elk with sequential_within chunks", "[spec][family]") {
+  const std::string message = error_of(
+      R"({"name": "t", "cell": "para_gru", "solver": "elk", "jacobian": "diagonal", "sequence_length": 64, "chunk_size": 8})");
+  CHECK_THAT(message, Contains("not implemented"));
 }

@@ -32,6 +32,15 @@ struct Sourced {
 };
 using Point = std::map<std::string, Sourced>;
 
+/// Sets a setting of a point; null leaves it at its default, so one zip can
+/// mix, say, chunked and unchunked runs.
+void assign(Point& point, const std::string& key, const json& value, const std::string& path) {
+  if (value.is_null())
+    point.erase(key);
+  else
+    point[key] = {value, path};
+}
+
 /// The JSON path a whole point came from, for errors about the point itself.
 std::string origin_of(const Point& point) {
   for (const auto& [key, sourced] : point)
@@ -363,7 +372,7 @@ std::vector<Point> apply_zip(const std::vector<Point>& points, const json& group
     for (std::size_t i = 0; i < length; ++i) {
       Point next = point;
       for (const auto& item : group.items())
-        next[item.key()] = {item.value()[i], index_path(path + "." + item.key(), i)};
+        assign(next, item.key(), item.value()[i], index_path(path + "." + item.key(), i));
       result.push_back(std::move(next));
     }
   }
@@ -419,7 +428,7 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
     if (!contains(kSettingKeys, item.key()))
       throw SpecError(item.key(), "unknown key '" + item.key() + "'; allowed: " + join(kStructureKeys) + ", " +
                                       join(kSettingKeys));
-    fixed[item.key()] = {item.value(), item.key()};
+    assign(fixed, item.key(), item.value(), item.key());
   }
 
   if (!root.contains("name") || !root["name"].is_string())
@@ -467,7 +476,7 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
       for (const auto& point : points)
         for (std::size_t i = 0; i < item.value().size(); ++i) {
           Point p = point;
-          p[item.key()] = {item.value()[i], index_path(path, i)};
+          assign(p, item.key(), item.value()[i], index_path(path, i));
           next.push_back(std::move(p));
         }
       points = std::move(next);
@@ -515,7 +524,7 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
       Point p = fixed;
       for (const auto& item : include[i].items()) {
         check_setting_key(item.key(), path + "." + item.key());
-        p[item.key()] = {item.value(), path + "." + item.key()};
+        assign(p, item.key(), item.value(), path + "." + item.key());
       }
       points.push_back(std::move(p));
     }
