@@ -177,6 +177,7 @@ void write_run_group(hid_t run, const RunRecord& record) {
   const double tokens = static_cast<double>(s.batch) * s.sequence_length;
   write_real_attribute(run, "tokens_per_second", r.seconds > 0 ? tokens / r.seconds : 0.0);
   write_real_attribute(run, "sequential_seconds", record.sequential_seconds);
+  write_real_attribute(run, "lyapunov_exponent", record.lyapunov_exponent);
   write_real_attribute(run, "speedup_over_sequential", r.seconds > 0 ? record.sequential_seconds / r.seconds : 0.0);
   write_real_attribute(run, "initial_residual", r.initial_residual);
   write_real_attribute(run, "final_residual", r.final_residual);

@@ -1,6 +1,7 @@
 // Run files and sweep files in the layout of docs/output-format.md.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@ struct RunRecord {
   std::string message;  // why it failed or was skipped
   SolveResult result;
   double sequential_seconds = 0;
+  double lyapunov_exponent = std::numeric_limits<double>::quiet_NaN();  // NaN: not computed (failed or skipped run)
   unsigned long long memory_estimate_bytes = 0;
   // Filled only when the run's save_states setting is on.
   std::vector<double> inputs;

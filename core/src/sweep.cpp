@@ -92,6 +92,7 @@ RunRecord execute_run(const RunSettings& run, const PluginRegistry& registry, do
     const std::vector<double> inputs = make_inputs(run);
     problem->set_inputs(inputs);
     record.sequential_seconds = problem->solve_reference();
+    record.lyapunov_exponent = problem->lyapunov_exponent();
     record.result = problem->solve(settings);
     record.status = record.result.status;
     if (record.status == "diverged")

@@ -128,6 +128,24 @@ KOKKOS_INLINE_FUNCTION T tanh(T x) {
 }
 
 template <class T>
+KOKKOS_INLINE_FUNCTION T sqrt(T x) {
+#if KOKKOS_VERSION >= 40000
+  return Kokkos::sqrt(x);
+#else
+  return Kokkos::Experimental::sqrt(x);
+#endif
+}
+
+template <class T>
+KOKKOS_INLINE_FUNCTION T log(T x) {
+#if KOKKOS_VERSION >= 40000
+  return Kokkos::log(x);
+#else
+  return Kokkos::Experimental::log(x);
+#endif
+}
+
+template <class T>
 KOKKOS_INLINE_FUNCTION T log1p(T x) {
 #if KOKKOS_VERSION >= 40000
   return Kokkos::log1p(x);

@@ -22,7 +22,7 @@
 
 /// Raised whenever the descriptor layout or the Problem/CellFactory
 /// interfaces change; the loader rejects plugins built for another value.
-#define PARASCAN_PLUGIN_ABI_VERSION 2
+#define PARASCAN_PLUGIN_ABI_VERSION 3
 
 /// The name of the entry point every plugin exports.
 #define PARASCAN_PLUGIN_ENTRY_NAME "parascan_plugin_entry"

@@ -88,6 +88,10 @@ class Problem {
   virtual std::vector<double> reference_states() const = 0;
 
   virtual std::vector<NamedArray> parameters() const = 0;
+
+  /// The largest Lyapunov exponent of the reference trajectory, in nats per
+  /// step, averaged over the batch; `solve_reference` must have run first.
+  virtual double lyapunov_exponent() = 0;
 };
 
 /// Creates problems for one cell type on every backend the plugin was built for.

@@ -37,6 +37,7 @@
 #include "parascan/cell.hpp"
 #include "parascan/detail/coarse.hpp"
 #include "parascan/detail/kalman.hpp"
+#include "parascan/detail/lyapunov.hpp"
 #include "parascan/detail/solver_state.hpp"
 #include "parascan/problem.hpp"
 #include "parascan/projection.hpp"
@@ -177,6 +178,13 @@ class CellProblem final : public Problem {
   std::vector<double> states() const override { return to_host(state_.h); }
   std::vector<double> reference_states() const override { return to_host(state_.reference); }
   std::vector<NamedArray> parameters() const override { return state_.cell.parameters(); }
+
+  double lyapunov_exponent() override {
+    if (state_.reference.extent(0) == 0) throw std::logic_error("solve_reference must run before lyapunov_exponent");
+    const JacobianShape exact =
+        shape_for(JacobianApproximation::exact, 0, Cell::structure, detail::CellBlockSize<Cell>::value, state_.n);
+    return detail::largest_lyapunov_exponent(state_, state_.reference, exact);
+  }
 
  private:
   JacobianShape shape_of(const SolverSettings& settings) const {
