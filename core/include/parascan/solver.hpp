@@ -51,16 +51,20 @@ class CellProblem final : public Problem {
   std::size_t required_bytes(const SolverSettings& settings) const override {
     const std::size_t steps = static_cast<std::size_t>(batch_) * length_;
     const std::size_t states = static_cast<std::size_t>(batch_) * (length_ + 1) * n_;
-    std::size_t count = steps * (m_ + p_) + 2 * states;  // x, u, states, reference
+    // The inputs stay on the host in double (inputs_); their Scalar copy lives
+    // only during the projection, before the states exist, so it is not counted.
+    const std::size_t input_bytes = steps * m_ * sizeof(double);
+    // u, states, reference, and rhs: f, then the scan's right-hand side (the
+    // sequential solver's residual check uses it too).
+    std::size_t count = steps * p_ + 2 * states + steps * n_;
     if (settings.solver != "sequential") {
       const JacobianLayout layout = layout_of(settings);
-      count += steps * n_;  // f, then the scan's right-hand side
       count += steps * jacobian_entries(layout);
       const int chunks = settings.scan_chunks > 0 ? settings.scan_chunks : 1;
-      return count * sizeof(Scalar) +
+      return input_bytes + count * sizeof(Scalar) +
              ScanWorkspace<Scalar, Space>::bytes(batch_, chunks, n_, layout == JacobianLayout::dense);
     }
-    return count * sizeof(Scalar);
+    return input_bytes + count * sizeof(Scalar);
   }
 
   void set_inputs(const std::vector<double>& x) override {
