@@ -402,7 +402,7 @@ TEST_CASE("spec error unknown top-level key", "[spec]") {
 
   CHECK_THAT(message, StartsWith("solvers: "));
   CHECK_THAT(message, Contains("unknown key 'solvers'"));
-  CHECK_THAT(message, Contains("name, description, axes, zip, exclude, include, max_runs"));
+  CHECK_THAT(message, Contains("name, description, axes, zip, exclude, include, repeats, max_runs"));
   CHECK_THAT(message, Contains("cell, solver, jacobian, backend, threads"));
   CHECK_THAT(message, Contains("cell_params"));
 }

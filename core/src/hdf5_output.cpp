@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "environment.hpp"
+#include "hdf5_tools.hpp"
 
 namespace parascan::detail {
 namespace {
@@ -20,11 +21,17 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
+/// ": <OS error>" when HDF5's error stack records one, for failed writes.
+std::string system_error_suffix() {
+  const std::string error = h5::system_error_in_stack();
+  return error.empty() ? "" : ": " + error;
+}
+
 /// Owns one HDF5 identifier.
 class Handle {
  public:
   Handle(hid_t id, herr_t (*close)(hid_t), const std::string& what) : id_(id), close_(close) {
-    if (id_ < 0) throw std::runtime_error("HDF5 failed to " + what);
+    if (id_ < 0) throw std::runtime_error("HDF5 failed to " + what + system_error_suffix());
   }
   Handle(Handle&& other) noexcept : id_(other.id_), close_(other.close_) { other.id_ = -1; }
   Handle(const Handle&) = delete;
@@ -41,7 +48,7 @@ class Handle {
 };
 
 void check(herr_t status, const std::string& what) {
-  if (status < 0) throw std::runtime_error("HDF5 failed to " + what);
+  if (status < 0) throw std::runtime_error("HDF5 failed to " + what + system_error_suffix());
 }
 
 /// Silences HDF5's own error printing; every failure is reported by parascan

@@ -64,6 +64,25 @@ void silence_errors() {
   (void)done;
 }
 
+std::string system_error_in_stack() {
+  // HDF5's file drivers describe a failed system call as
+  // "... errno = 28, error message = 'No space left on device' ...".
+  std::string message;
+  const auto visit = [](unsigned, const H5E_error2_t* entry, void* data) -> herr_t {
+    auto& found = *static_cast<std::string*>(data);
+    if (!found.empty() || entry->desc == nullptr) return 0;
+    const std::string description = entry->desc;
+    const std::string marker = "error message = '";
+    const std::size_t start = description.find(marker);
+    if (start == std::string::npos) return 0;
+    const std::size_t end = description.find('\'', start + marker.size());
+    found = description.substr(start + marker.size(), end == std::string::npos ? end : end - start - marker.size());
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, visit, &message);
+  return message;
+}
+
 Handle open_read_only(const std::string& path) {
   silence_errors();
   std::error_code error;

@@ -29,6 +29,11 @@ class Handle {
 /// Turns off HDF5's printing of its error stack; callers report failures.
 void silence_errors();
 
+/// The operating-system error recorded in HDF5's current error stack, such
+/// as "No space left on device", or "" when there is none. Call it right
+/// after the failing HDF5 call, because the next call clears the stack.
+std::string system_error_in_stack();
+
 /// Opens an existing file read-only. Throws std::runtime_error naming the
 /// path when it is missing or not HDF5.
 Handle open_read_only(const std::string& path);

@@ -73,7 +73,7 @@ void print_dry_run(const Spec& spec, const ShardSelection& shard) {
     std::printf("%zu runs; nothing computed (--dry-run)\n", spec.runs.size());
 }
 
-/// The spec's keys as JSON, for tools that check docs/spec.schema.json.
+/// Prints the spec's keys as JSON, for tools that check docs/spec.schema.json.
 void print_spec_keys() {
   const nlohmann::json keys = {{"structure", structure_keys()}, {"settings", setting_keys()}};
   std::printf("%s\n", keys.dump(2).c_str());

@@ -8,7 +8,7 @@
 namespace parascan::detail {
 namespace {
 
-/// A "Vm…:  1234 kB" line of /proc/self/status in bytes, or -1.
+/// Reads a "Vm…:  1234 kB" field of /proc/self/status in bytes; returns -1 when it is missing.
 long long read_status_bytes(const std::string& field) {
   std::ifstream status("/proc/self/status");
   std::string line;

@@ -22,7 +22,7 @@ std::string format_duration(double seconds);
 /// before the first run has finished.
 std::string format_progress(int done, int total, double elapsed_seconds);
 
-/// Where a worker's progress goes and what the sweep has done so far.
+/// A worker's progress channel to the parent and the sweep's counts so far.
 struct WorkerProgress {
   int fd = -1;                // pipe to the parent; -1: none
   int done_before = 0;        // runs this sweep finished before this worker started
@@ -46,6 +46,8 @@ class ProgressMonitor {
 
   int done() const { return done_; }
   int total() const { return total_; }
+  /// The run the worker started and has not finished, "" between runs.
+  const std::string& running() const { return running_; }
   int failed() const { return failed_; }
   bool terminal() const { return terminal_; }
   double start_seconds() const { return start_seconds_; }

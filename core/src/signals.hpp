@@ -1,7 +1,7 @@
 // Stopping a sweep cleanly on SIGINT or SIGTERM.
 //
-// The first SIGINT or SIGTERM asks the process to stop after the run in
-// flight: the worker finishes and writes that run, then exits with
+// The first SIGINT or SIGTERM requests a stop after the run in flight. The
+// worker finishes and writes that run, then exits with
 // kWorkerStoppedExitCode, and the parent starts no further worker. A second
 // signal stops at once, and the run in flight is lost (it has no file, so a
 // rerun computes it).

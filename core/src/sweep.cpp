@@ -4,10 +4,12 @@
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <Kokkos_Core.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -42,8 +44,33 @@ std::vector<std::string> complete_run_files(const Spec& spec, const SweepOptions
   return files;
 }
 
+/// Throws when the file system of `folder` has less than `bytes` free.
+void check_free_space(const std::string& folder, unsigned long long bytes) {
+  struct statvfs stats {};
+  if (::statvfs(folder.c_str(), &stats) != 0) return;
+  const unsigned long long available = static_cast<unsigned long long>(stats.f_bavail) * stats.f_frsize;
+  if (available < bytes)
+    throw std::runtime_error("cannot rebuild the sweep file in '" + folder + "': " + std::strerror(ENOSPC) + " (" +
+                             std::to_string(available) + " bytes free, about " + std::to_string(bytes) +
+                             " needed); the sweep file keeps its last state");
+}
+
 void rebuild_sweep_file(const Spec& spec, const SweepOptions& options) {
-  write_sweep_file(sweep_file_path(spec, options), spec, complete_run_files(spec, options), options.shard);
+  // Without its runs folder the rebuild would drop every run from the sweep file.
+  const fs::path runs_folder = fs::path(options.out_dir) / (spec.name + ".runs");
+  std::error_code error;
+  if (!fs::is_directory(runs_folder, error))
+    throw std::runtime_error("the runs folder '" + runs_folder.string() + "' is gone: " +
+                             std::strerror(ENOENT) + "; the sweep file keeps its last state");
+
+  // HDF5 1.10 can crash inside H5Ocopy when the disk fills up, so a rebuild
+  // that would not fit is refused before it starts. The sweep file is about
+  // as large as the run files it copies.
+  const std::vector<std::string> files = complete_run_files(spec, options);
+  unsigned long long bytes = 1ull << 16;
+  for (const auto& file : files) bytes += fs::file_size(file, error);
+  check_free_space(options.out_dir, bytes);
+  write_sweep_file(sweep_file_path(spec, options), spec, files, options.shard);
 }
 
 std::string gibibytes(double bytes) {
@@ -256,7 +283,8 @@ bool check_unchanged_expansion(const Spec& spec, const SweepOptions& options) {
   return false;
 }
 
-/// The OS error of creating a file in `folder`, for messages about failed writes.
+/// Returns the OS error of creating a file in `folder`, or "" when that works,
+/// for messages about failed writes.
 std::string folder_write_error(const std::string& folder) {
   const std::string probe = (fs::path(folder) / (".parascan-write-check-" + std::to_string(::getpid()))).string();
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -313,9 +341,10 @@ int run_sweep(const Spec& spec, const SweepOptions& options) {
   ProgressMonitor monitor(pending, reused, ::isatty(STDERR_FILENO) == 1);
   bool stopped = false;
   bool output_failed = false;
+  bool worker_crashed = false;
   for (int threads : thread_order) {
     std::vector<int> remaining = pending_by_threads[threads];
-    while (!remaining.empty() && !stopped && !output_failed) {
+    while (!remaining.empty() && !stopped && !output_failed && !worker_crashed) {
       if (stop_requested()) {
         stopped = true;
         break;
@@ -341,8 +370,17 @@ int run_sweep(const Spec& spec, const SweepOptions& options) {
         break;
       }
 
-      // The worker ended before finishing: the first missing run was in flight.
-      const RunSettings& lost = spec.runs[still.front()];
+      // The worker ended before finishing. Its progress events name the run
+      // in flight; without one it died between runs, and starting another
+      // worker could fail the same way.
+      const auto in_flight = std::find_if(still.begin(), still.end(),
+                                          [&](int i) { return spec.runs[i].id == monitor.running(); });
+      if (in_flight == still.end()) {
+        spdlog::error("the worker process {} between runs; {} run(s) remain", describe_exit(status), still.size());
+        worker_crashed = true;
+        break;
+      }
+      const RunSettings& lost = spec.runs[*in_flight];
       RunRecord record;
       record.settings = &lost;
       record.status = "failed";
@@ -350,7 +388,7 @@ int run_sweep(const Spec& spec, const SweepOptions& options) {
       spdlog::error("run {} failed: {}", lost.id, record.message);
       write_run_file(run_file_path(spec, options.out_dir, lost), record);
       rebuild_sweep_file(spec, options);
-      remaining.assign(still.begin() + 1, still.end());
+      remaining.assign(in_flight + 1, still.end());
     }
   }
 
@@ -359,17 +397,25 @@ int run_sweep(const Spec& spec, const SweepOptions& options) {
     if (options.shard.contains(run.index) && !read_run_settings(run_file_path(spec, options.out_dir, run)).empty())
       ++complete;
   if (output_failed) {
-    spdlog::error("sweep '{}' stopped: a run file could not be written (see the error above); {} of {} runs are "
-                  "complete in {}",
+    spdlog::error("sweep '{}' stopped: an output file could not be written (see the error above); {} of {} runs "
+                  "have complete run files, and {} keeps the runs it had",
                   spec.name, complete, selected, sweep_path);
     return 1;
   }
   rebuild_sweep_file(spec, options);
+  if (worker_crashed) {
+    spdlog::error("sweep '{}' stopped: {} of {} runs are complete in {}; rerun the same command to continue",
+                  spec.name, complete, selected, sweep_path);
+    return 1;
+  }
   if (stopped) {
-    const int signal = stop_signal() != 0 ? stop_signal() : SIGINT;
+    // Without a signal of its own the parent saw the worker stop on a signal
+    // sent to the worker alone; schedulers send SIGTERM.
+    const int signal = stop_signal() != 0 ? stop_signal() : SIGTERM;
+    const std::string cause = stop_signal() != 0 ? strsignal(signal) : "a signal to the worker";
     spdlog::warn("sweep '{}' stopped by {} after {} of {} runs; rerun the same command to compute the remaining {} "
                  "run(s)",
-                 spec.name, strsignal(signal), complete, selected, selected - complete);
+                 spec.name, cause, complete, selected, selected - complete);
     return exit_code_for_signal(signal);
   }
   spdlog::info("sweep '{}' done: {} of {} runs in {}", spec.name, complete, selected, sweep_path);
@@ -398,7 +444,7 @@ int run_worker(const Spec& spec, const SweepOptions& options, const std::vector<
       }
       const RunSettings& run = spec.runs.at(index);
       const std::string path = run_file_path(spec, options.out_dir, run);
-      // A complete run file is never rewritten, whoever wrote it.
+      // A complete run file is never rewritten, even one that another process wrote.
       if (run_file_complete(spec, options.out_dir, run)) {
         send_progress_event(progress, "end " + run.id + " reused");
         continue;
@@ -416,11 +462,18 @@ int run_worker(const Spec& spec, const SweepOptions& options, const std::vector<
       record.peak_memory_bytes = meter.stop();
       try {
         write_run_file(path, record);
-        rebuild_sweep_file(spec, options);
       } catch (const std::exception& error) {
         const std::string os_error = folder_write_error(fs::path(path).parent_path().string());
-        spdlog::error("[{}/{}] run {} failed: cannot write its output: {}{}", index + 1, total, run.id, error.what(),
-                      os_error.empty() ? "" : " (" + os_error + ")");
+        spdlog::error("[{}/{}] run {} failed: cannot write its run file: {}{}", index + 1, total, run.id,
+                      error.what(), os_error.empty() ? "" : " (" + os_error + ")");
+        exit_code = kWorkerOutputFailedExitCode;
+        break;
+      }
+      try {
+        rebuild_sweep_file(spec, options);
+      } catch (const std::exception& error) {
+        spdlog::error("[{}/{}] run {} is complete in {}, but the sweep file was not rebuilt: {}", index + 1, total,
+                      run.id, path, error.what());
         exit_code = kWorkerOutputFailedExitCode;
         break;
       }

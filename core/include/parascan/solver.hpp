@@ -51,7 +51,7 @@ class CellProblem final : public Problem {
   std::size_t required_bytes(const SolverSettings& settings) const override {
     const std::size_t steps = static_cast<std::size_t>(batch_) * length_;
     const std::size_t states = static_cast<std::size_t>(batch_) * (length_ + 1) * n_;
-    // The inputs stay on the host in double (inputs_); their Scalar copy lives
+    // The inputs stay on the host in double (inputs_). Their Scalar copy lives
     // only during the projection, before the states exist, so it is not counted.
     const std::size_t input_bytes = steps * m_ * sizeof(double);
     // u, states, reference, and rhs: f, then the scan's right-hand side (the
