@@ -654,7 +654,10 @@ def test_deleted_runs_folder_fails_with_os_error(tmp_path: Path):
     log = tmp_path / "run.log"
     process = start_parascan("run", spec, "--out", out, stderr_path=log)
     wait_for_run_files(out / "many.runs", 3, process)
-    shutil.rmtree(out / "many.runs")
+    # A rename removes the folder from its path at once; rmtree could race
+    # with the worker creating its next file there.
+    (out / "many.runs").rename(tmp_path / "removed")
+    shutil.rmtree(tmp_path / "removed")
     process.wait(timeout=60)
     text = log.read_text()
 
