@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "environment.hpp"
+#include "hdf5_tools.hpp"
 
 namespace parascan::detail {
 namespace {
@@ -20,11 +21,17 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
+/// ": <OS error>" when HDF5's error stack records one, for failed writes.
+std::string system_error_suffix() {
+  const std::string error = h5::system_error_in_stack();
+  return error.empty() ? "" : ": " + error;
+}
+
 /// Owns one HDF5 identifier.
 class Handle {
  public:
   Handle(hid_t id, herr_t (*close)(hid_t), const std::string& what) : id_(id), close_(close) {
-    if (id_ < 0) throw std::runtime_error("HDF5 failed to " + what);
+    if (id_ < 0) throw std::runtime_error("HDF5 failed to " + what + system_error_suffix());
   }
   Handle(Handle&& other) noexcept : id_(other.id_), close_(other.close_) { other.id_ = -1; }
   Handle(const Handle&) = delete;
@@ -41,7 +48,7 @@ class Handle {
 };
 
 void check(herr_t status, const std::string& what) {
-  if (status < 0) throw std::runtime_error("HDF5 failed to " + what);
+  if (status < 0) throw std::runtime_error("HDF5 failed to " + what + system_error_suffix());
 }
 
 /// Silences HDF5's own error printing; every failure is reported by parascan
@@ -123,8 +130,14 @@ std::string utc_now() {
 void commit_file(const std::string& temporary, const std::string& target) {
   const int fd = ::open(temporary.c_str(), O_RDONLY);
   if (fd >= 0) {
-    ::fsync(fd);
+    // A full disk can surface only here, when delayed writes reach it.
+    const bool synced = ::fsync(fd) == 0;
+    const int error = errno;
     ::close(fd);
+    if (!synced) {
+      std::remove(temporary.c_str());
+      throw std::runtime_error("cannot write '" + temporary + "' to disk: " + std::strerror(error));
+    }
   }
   if (std::rename(temporary.c_str(), target.c_str()) != 0)
     throw std::runtime_error("cannot rename '" + temporary + "' to '" + target + "': " + std::strerror(errno));
@@ -161,6 +174,8 @@ void write_run_group(hid_t run, const RunRecord& record) {
   write_string_attribute(run, "on_divergence", s.on_divergence);
   write_string_attribute(run, "dtype", s.dtype);
   write_int_attribute(run, "seed", static_cast<long long>(s.seed));
+  write_int_attribute(run, "repeat", s.repeat);
+  write_int_attribute(run, "run_seed", static_cast<long long>(s.run_seed));
   write_int_attribute(run, "max_iterations", s.max_iterations);
   write_real_attribute(run, "tolerance", s.tolerance);
   write_real_attribute(run, "prefix_tolerance", s.prefix_tolerance);
@@ -186,6 +201,7 @@ void write_run_group(hid_t run, const RunRecord& record) {
   write_string_attribute(run, "returned_iterate", "last");
   write_int_attribute(run, "memory_estimate_bytes", static_cast<long long>(record.memory_estimate_bytes));
   write_int_attribute(run, "resets", r.resets);
+  write_int_attribute(run, "peak_memory_bytes", record.peak_memory_bytes);
   write_int_attribute(run, "converged_sequential_depth", s.solver == "sequential" ? s.sequence_length : r.iterations);
 
   Handle trace(H5Gcreate2(run, "trace", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group trace");
@@ -230,11 +246,17 @@ void write_run_group(hid_t run, const RunRecord& record) {
 void write_run_file(const std::string& path, const RunRecord& record) {
   silence_hdf5();
   const std::string temporary = temporary_name(path);
-  {
+  try {
     Handle file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                 "create run file '" + temporary + "'");
     Handle run(H5Gcreate2(file, "run", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "create group run");
     write_run_group(run, record);
+    // Closing cannot report a failed write, so flush first: a full disk then
+    // fails here instead of leaving a truncated file to be renamed into place.
+    check(H5Fflush(file, H5F_SCOPE_GLOBAL), "write run file '" + temporary + "'");
+  } catch (...) {
+    std::remove(temporary.c_str());
+    throw;
   }
   commit_file(temporary, path);
 }
@@ -263,10 +285,11 @@ std::string read_run_settings(const std::string& path) {
   return settings;
 }
 
-void write_sweep_file(const std::string& path, const Spec& spec, const std::vector<std::string>& run_files) {
+void write_sweep_file(const std::string& path, const Spec& spec, const std::vector<std::string>& run_files,
+                      const ShardSelection& shard) {
   silence_hdf5();
   const std::string temporary = temporary_name(path);
-  {
+  try {
     Handle file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                 "create sweep file '" + temporary + "'");
     write_string_attribute(file, "format", "parascan-sweep");
@@ -275,6 +298,10 @@ void write_sweep_file(const std::string& path, const Spec& spec, const std::vect
     write_string_attribute(file, "created", utc_now());
     for (const auto& [key, value] : environment_strings()) write_string_attribute(file, key.c_str(), value);
     write_int_attribute(file, "hardware_threads", hardware_threads());
+    if (shard.count > 1) {
+      write_int_attribute(file, "shard_index", shard.index);
+      write_int_attribute(file, "shard_count", shard.count);
+    }
 
     write_string_dataset(file, "spec", spec.text);
     json expanded = json::array();
@@ -293,6 +320,10 @@ void write_sweep_file(const std::string& path, const Spec& spec, const std::vect
       check(H5Ocopy(source, "run", runs, id.c_str(), H5P_DEFAULT, H5P_DEFAULT),
             "copy run '" + id + "' from '" + run_file + "'");
     }
+    check(H5Fflush(file, H5F_SCOPE_GLOBAL), "write sweep file '" + temporary + "'");
+  } catch (...) {
+    std::remove(temporary.c_str());
+    throw;
   }
   commit_file(temporary, path);
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "parascan/problem.hpp"
+#include "shard.hpp"
 #include "spec.hpp"
 
 namespace parascan::detail {
@@ -19,6 +20,7 @@ struct RunRecord {
   double sequential_seconds = 0;
   double lyapunov_exponent = std::numeric_limits<double>::quiet_NaN();  // NaN: not computed (failed or skipped run)
   unsigned long long memory_estimate_bytes = 0;
+  long long peak_memory_bytes = 0;  // measured; -1 where the measurement is unavailable
   // Filled only when the run's save_states setting is on.
   std::vector<double> inputs;
   std::vector<double> states;
@@ -35,8 +37,10 @@ void write_run_file(const std::string& path, const RunRecord& record);
 std::string read_run_settings(const std::string& path);
 
 /// Rebuilds the sweep file from the spec and every run file that exists,
-/// written beside the old one and renamed over it.
-void write_sweep_file(const std::string& path, const Spec& spec, const std::vector<std::string>& run_files);
+/// written beside the old one and renamed over it. A shard's file also
+/// records its shard_index and shard_count.
+void write_sweep_file(const std::string& path, const Spec& spec, const std::vector<std::string>& run_files,
+                      const ShardSelection& shard = {});
 
 /// fsync'ed write-then-rename of a small probe file: checks that a folder can
 /// take output before any run starts. Throws with the OS error otherwise.

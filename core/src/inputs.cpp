@@ -16,7 +16,7 @@ std::vector<double> make_inputs(const RunSettings& run) {
   std::vector<double> x(steps * m);
 
   if (run.input == "gaussian") {
-    Rng rng(run.seed, rng_stream::inputs);
+    Rng rng(run.run_seed, rng_stream::inputs);
     for (auto& v : x) v = rng.normal();
     return x;
   }
@@ -27,7 +27,7 @@ std::vector<double> make_inputs(const RunSettings& run) {
   const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
   if (bytes.empty()) throw std::runtime_error("text input '" + path + "' is empty");
 
-  Rng rng(run.seed, rng_stream::embedding);
+  Rng rng(run.run_seed, rng_stream::embedding);
   std::vector<double> table(256 * m);
   for (auto& v : table) v = rng.normal();
 

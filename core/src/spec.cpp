@@ -21,7 +21,8 @@ const std::vector<std::string> kSettingKeys = {
     "initial_guess", "input", "scan_chunks", "save_states", "cell_params", "block_size", "damping", "elk_noise",
     "on_divergence", "chunk_size", "chunk_mode"};
 
-const std::vector<std::string> kStructureKeys = {"name", "description", "axes", "zip", "exclude", "include", "max_runs"};
+const std::vector<std::string> kStructureKeys = {"name",    "description", "axes",    "zip",
+                                                 "exclude", "include",     "repeats", "max_runs"};
 
 constexpr int kDefaultMaxRuns = 10000;
 
@@ -338,9 +339,6 @@ RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
   j["chunk_size"] = run.chunk_size;
   j["chunk_mode"] = run.chunk_mode;
 
-  char prefix[16];
-  std::snprintf(prefix, sizeof prefix, "r%04d-", index);
-  run.id = prefix + hash_hex(j.dump());
   return run;
 }
 
@@ -392,7 +390,8 @@ bool matches(const Point& point, const json& pattern, const BuildFacts& build) {
 
 }  // namespace
 
-Spec parse_spec(const std::string& text, const std::string& origin, const BuildFacts& build) {
+Spec parse_spec(const std::string& text, const std::string& origin, const BuildFacts& build,
+                const ExpandOptions& options) {
   // JSON allows repeated keys and nlohmann keeps the last one. In a spec a
   // repeated key is almost always a mistake, so it is an error.
   std::vector<std::vector<std::string>> open_objects;
@@ -448,14 +447,28 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
                                       "], found " + describe(root["max_runs"]));
     max_runs = root["max_runs"].get<long>();
   }
+  // The command line's --max-runs replaces the spec's cap, and errors about
+  // the cap then name the option instead of the spec key.
+  const std::string cap_name = options.max_runs > 0 ? "--max-runs" : "max_runs";
+  if (options.max_runs > 0) max_runs = options.max_runs;
+
+  if (root.contains("repeats")) {
+    if (!root["repeats"].is_number_integer() || root["repeats"].get<double>() < 1 ||
+        root["repeats"].get<double>() > static_cast<double>(std::numeric_limits<int>::max()))
+      throw SpecError("repeats", "expected an integer >= 1, found " + describe(root["repeats"]));
+    spec.repeats = root["repeats"].get<int>();
+  }
+  if (static_cast<double>(spec.repeats) > static_cast<double>(max_runs))
+    throw SpecError("repeats", std::to_string(spec.repeats) + " repeats exceed " + cap_name + " = " +
+                                   std::to_string(max_runs) + "; lower repeats or raise " + cap_name);
   // Exclude may prune the product afterwards, but a product far beyond the
   // cap is refused before it is built, so it cannot exhaust memory.
   const long max_points = 100 * max_runs;
   const auto check_product = [&](const std::string& path, std::size_t size) {
     if (static_cast<long>(size) > max_points)
       throw SpecError(path, "the product expands to more than " + std::to_string(max_points) +
-                                " points before exclude (100 × max_runs = " + std::to_string(max_runs) +
-                                "); raise max_runs or remove axis values");
+                                " points before exclude (100 × " + cap_name + " = " + std::to_string(max_runs) +
+                                "); raise " + cap_name + " or remove axis values");
   };
 
   // Cartesian product of the axes, first axis outermost.
@@ -471,6 +484,11 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
         throw SpecError(path, "'" + item.key() + "' is both a fixed setting and an axis; keep one");
       if (!item.value().is_array() || item.value().empty())
         throw SpecError(path, "expected a non-empty list, found " + describe(item.value()));
+      for (std::size_t i = 1; i < item.value().size(); ++i)
+        for (std::size_t k = 0; k < i; ++k)
+          if (item.value()[i] == item.value()[k])
+            throw SpecError(index_path(path, i), "duplicate value " + describe(item.value()[i]) + ", also at " +
+                                                     index_path(path, k) + "; list each value once");
       check_product(path, points.size() * item.value().size());
       std::vector<Point> next;
       for (const auto& point : points)
@@ -530,32 +548,71 @@ Spec parse_spec(const std::string& text, const std::string& origin, const BuildF
     }
   }
 
-  if (static_cast<long>(points.size()) > max_runs)
-    throw SpecError("max_runs", "the spec expands to " + std::to_string(points.size()) + " runs, more than max_runs = " +
-                                    std::to_string(max_runs) + "; raise max_runs or remove axis values");
+  const long run_count = static_cast<long>(points.size()) * spec.repeats;
+  if (run_count > max_runs)
+    throw SpecError(cap_name, "the spec expands to " + std::to_string(run_count) + " runs (" +
+                                  std::to_string(points.size()) + " points × " + std::to_string(spec.repeats) +
+                                  " repeats), more than " + cap_name + " = " + std::to_string(max_runs) + "; raise " +
+                                  cap_name + " or remove axis values");
   if (points.empty()) throw SpecError("exclude", "every run is excluded; the sweep would be empty");
 
-  for (std::size_t i = 0; i < points.size(); ++i)
-    spec.runs.push_back(resolve(points[i], static_cast<int>(i), build));
+  std::vector<RunSettings> point_runs;
+  for (std::size_t i = 0; i < points.size(); ++i) point_runs.push_back(resolve(points[i], static_cast<int>(i), build));
 
-  // Two identical points would write the same run twice.
+  // Two identical points would write the same run twice. The later point is
+  // the one to remove, and an include entry names itself.
   std::map<std::string, int> seen;
-  for (const auto& run : spec.runs) {
+  for (const auto& run : point_runs) {
     const auto [it, inserted] = seen.emplace(run.json.dump(), run.index);
-    if (!inserted)
-      throw SpecError(origin_of(points[run.index]), "runs " + std::to_string(it->second) + " and " +
-                                                        std::to_string(run.index) +
-                                                        " have identical settings; remove the duplicate");
+    if (inserted) continue;
+    const std::string origin = origin_of(points[run.index]);
+    if (origin.rfind("include[", 0) == 0)
+      throw SpecError(origin, "adds no new run: its settings equal those of point " + std::to_string(it->second) +
+                                  " of the expansion; remove this include entry or change one of its values");
+    throw SpecError(origin, "points " + std::to_string(it->second) + " and " + std::to_string(run.index) +
+                                " have identical settings; remove the duplicate");
+  }
+
+  // Repeats run the whole expansion again, so raising `repeats` appends runs
+  // and keeps the index (and id) of every earlier run.
+  for (int repeat = 0; repeat < spec.repeats; ++repeat) {
+    for (const auto& point_run : point_runs) {
+      RunSettings run = point_run;
+      run.index = static_cast<int>(spec.runs.size());
+      run.repeat = repeat;
+      run.run_seed = derive_run_seed(run.seed, repeat);
+      run.json["repeat"] = repeat;
+      char prefix[16];
+      std::snprintf(prefix, sizeof prefix, "r%04d-", run.index);
+      run.id = prefix + hash_hex(run.json.dump());
+      spec.runs.push_back(std::move(run));
+    }
   }
   return spec;
 }
 
-Spec load_spec(const std::string& path, const BuildFacts& build) {
+std::uint64_t derive_run_seed(std::uint64_t seed, int repeat) {
+  if (repeat == 0) return seed;
+  // SplitMix64 finaliser over seed and repeat, so that nearby seeds and
+  // repeats give unrelated streams. The top bit is cleared because HDF5
+  // attributes and settings_json store the seed as a signed 64-bit integer.
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * (static_cast<std::uint64_t>(repeat) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return z & 0x7fffffffffffffffull;
+}
+
+const std::vector<std::string>& setting_keys() { return kSettingKeys; }
+
+const std::vector<std::string>& structure_keys() { return kStructureKeys; }
+
+Spec load_spec(const std::string& path, const BuildFacts& build, const ExpandOptions& options) {
   std::ifstream stream(path, std::ios::binary);
   if (!stream) throw SpecError("", "cannot read spec file '" + path + "': " + std::strerror(errno));
   std::stringstream text;
   text << stream.rdbuf();
-  return parse_spec(text.str(), path, build);
+  return parse_spec(text.str(), path, build, options);
 }
 
 }  // namespace parascan::detail

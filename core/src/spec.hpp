@@ -41,7 +41,9 @@ struct RunSettings {
   int input_dim = 0;
   int batch = 1;
   std::string dtype;
-  std::uint64_t seed = 0;
+  std::uint64_t seed = 0;       // the spec's seed, shared by every repeat of a point
+  int repeat = 0;               // 0 … repeats-1
+  std::uint64_t run_seed = 0;   // derive_run_seed(seed, repeat): seeds parameters and inputs
   int max_iterations = 0;
   double tolerance = 0;
   double prefix_tolerance = 0;
@@ -63,13 +65,31 @@ struct Spec {
   std::string name;
   std::string path;
   std::string text;  // the file as given
+  int repeats = 1;
   std::vector<RunSettings> runs;
 };
 
+/// Command-line choices that change the expansion.
+struct ExpandOptions {
+  long max_runs = 0;  // > 0: replaces the spec's max_runs (--max-runs)
+};
+
 /// Reads, validates and expands a spec file. Throws SpecError.
-Spec load_spec(const std::string& path, const BuildFacts& build);
+Spec load_spec(const std::string& path, const BuildFacts& build, const ExpandOptions& options = {});
 
 /// Same, for spec text already in memory; `origin` names it in messages.
-Spec parse_spec(const std::string& text, const std::string& origin, const BuildFacts& build);
+Spec parse_spec(const std::string& text, const std::string& origin, const BuildFacts& build,
+                const ExpandOptions& options = {});
+
+/// The seed of a run's parameters and inputs: `seed` itself for repeat 0, so
+/// a spec without repeats computes what it computed before repeats existed,
+/// and a SplitMix64 hash of (seed, repeat) for later repeats.
+std::uint64_t derive_run_seed(std::uint64_t seed, int repeat);
+
+/// Setting names a run has (the keys of settings_json, without `repeat`).
+const std::vector<std::string>& setting_keys();
+
+/// Top-level spec keys that shape the sweep instead of setting a run.
+const std::vector<std::string>& structure_keys();
 
 }  // namespace parascan::detail

@@ -306,7 +306,11 @@ def test_rerun_computes_only_new_runs(tmp_path: Path):
     old_files = {path.name: path.stat().st_mtime_ns for path in (out / "tiny.runs").glob("*.h5")}
 
     extended = write_spec(tmp_path, {**TINY_SPEC, "axes": {"cell": ["gru", "diag_ssm", "para_gru"]}})
-    second = run_parascan("run", extended, "--out", out)
+    refused = run_parascan("run", extended, "--out", out)
+    assert refused.returncode == USAGE_ERROR
+    assert "added (1):" in refused.stderr
+
+    second = run_parascan("run", extended, "--out", out, "--force-new")
 
     assert second.returncode == 0, second.stderr
     assert "3 runs, 2 already complete" in second.stderr

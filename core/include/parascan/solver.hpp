@@ -94,8 +94,12 @@ class CellProblem final : public Problem {
   std::size_t required_bytes(const SolverSettings& settings) const override {
     const std::size_t batch = state_.batch, length = state_.length, n = state_.n;
     const std::size_t steps = batch * length;
-    std::size_t count = steps * (m_ + p_) + 2 * batch * (length + 1) * n;  // x, u, iterate, reference
-    if (settings.solver == "sequential") return count * sizeof(Scalar);
+    // The inputs stay on the host in double (inputs_); their Scalar copy lives
+    // only during the projection, before the states exist, so it is not counted.
+    const std::size_t input_bytes = steps * m_ * sizeof(double);
+    // u, iterate, reference, and rhs (the sequential solver's residual check uses it too).
+    std::size_t count = steps * p_ + 2 * batch * (length + 1) * n;
+    if (settings.solver == "sequential") return input_bytes + (count + steps * n) * sizeof(Scalar);
 
     const JacobianShape shape = shape_of(settings);
     const std::size_t window = settings.chunk_size > 0 && settings.chunk_mode == "parallel_within"
@@ -116,7 +120,7 @@ class CellProblem final : public Problem {
         bytes += detail::KalmanBuffers<Scalar, Space>::bytes(state_.batch, static_cast<int>(window), state_.n,
                                                              std::max(1, settings.scan_chunks));
     }
-    return count * sizeof(Scalar) + bytes;
+    return input_bytes + count * sizeof(Scalar) + bytes;
   }
 
   void set_inputs(const std::vector<double>& x) override {
