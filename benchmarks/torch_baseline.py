@@ -1,0 +1,85 @@
+"""Sequential GRU of parascan against torch.nn.GRU on the CPU, same sizes and threads.
+
+Run with Debian's interpreter from the repository root:
+
+    /usr/bin/python3 benchmarks/torch_baseline.py --parascan build/bin/parascan
+
+For each batch size it times torch.nn.GRU's forward pass (float32, torch's
+own thread count set to --threads) and parascan's sequential solver on the
+OpenMP backend with the same threads, through `parascan run` so the timing is
+the engine's own `sequential_seconds` (projection excluded on both sides:
+torch's time includes its input GEMM, so the ratio favours torch slightly).
+Prints the medians and ranges over --repeats and the BLAS torch uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import torch
+
+
+def torch_times(n: int, m: int, length: int, batch: int, repeats: int) -> list[float]:
+    gru = torch.nn.GRU(input_size=m, hidden_size=n, batch_first=True)
+    x = torch.randn(batch, length, m)
+    times = []
+    with torch.no_grad():
+        gru(x[:, :16])  # warm-up: thread pool and allocations
+        for _ in range(repeats):
+            start = time.perf_counter()
+            gru(x)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def parascan_times(binary: str, n: int, m: int, length: int, batch: int, threads: int, repeats: int) -> list[float]:
+    spec = {"name": "baseline", "cell": "gru", "solver": "sequential", "state_dim": n, "input_dim": m,
+            "sequence_length": length, "batch": batch, "dtype": "float32", "backend": "openmp",
+            "threads": threads, "repeats": repeats}
+    with tempfile.TemporaryDirectory() as folder:
+        spec_path = Path(folder) / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        subprocess.run([binary, "run", str(spec_path), "--out", folder], check=True, capture_output=True)
+        with h5py.File(Path(folder) / "baseline.h5", "r") as sweep:
+            # `seconds` of a sequential run is its own pass; sequential_seconds the reference pass.
+            return [float(run.attrs["seconds"]) for run in sweep["runs"].values()]
+
+
+def summary(times: list[float]) -> str:
+    return f"median {statistics.median(times):.4f} s (range {min(times):.4f} to {max(times):.4f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parascan", required=True, help="path of the parascan executable")
+    parser.add_argument("--state-dim", type=int, default=256)
+    parser.add_argument("--input-dim", type=int, default=256)
+    parser.add_argument("--sequence-length", type=int, default=16384)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    blas = [line.strip() for line in torch.__config__.show().splitlines() if "BLAS" in line or "LAPACK" in line]
+    print(f"torch {torch.__version__}, {args.threads} threads; {'; '.join(blas) or 'BLAS not reported'}")
+    print(f"n = {args.state_dim}, m = {args.input_dim}, T = {args.sequence_length}, float32, {args.repeats} repeats")
+    for batch in args.batches:
+        reference = torch_times(args.state_dim, args.input_dim, args.sequence_length, batch, args.repeats)
+        ours = parascan_times(args.parascan, args.state_dim, args.input_dim, args.sequence_length, batch,
+                              args.threads, args.repeats)
+        ratio = statistics.median(reference) / statistics.median(ours)
+        print(f"batch {batch:3d}: torch.nn.GRU {summary(reference)}")
+        print(f"           parascan gru {summary(ours)}")
+        print(f"           speed of parascan relative to torch (median ratio): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
