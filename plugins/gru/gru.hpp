@@ -107,6 +107,9 @@ class GruCell {
     Scalar a_r = u[i] + b[i];
     Scalar a_z = u[n + i] + b[n + i];
     Scalar hidden_n = b[2 * n + i];
+    // Without this, compilers keep the three dot products scalar: vectorising a
+    // floating-point reduction reorders its additions, which they only do when told.
+    PARASCAN_SIMD_REDUCTION(+ : a_r, a_z, hidden_n)
     for (int j = 0; j < n; ++j) {
       a_r += w_r[j] * h[j];
       a_z += w_z[j] * h[j];

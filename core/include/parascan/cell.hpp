@@ -106,6 +106,15 @@ inline NamedArray uniform_array(const std::string& name, std::vector<std::size_t
   return array;
 }
 
+/// Vectorises the loop that follows as a reduction over the listed variables
+/// on host compilers with OpenMP; a no-op in device code and elsewhere.
+#if defined(_OPENMP) && !defined(__CUDA_ARCH__)
+#define PARASCAN_PRAGMA(text) _Pragma(#text)
+#define PARASCAN_SIMD_REDUCTION(...) PARASCAN_PRAGMA(omp simd reduction(__VA_ARGS__))
+#else
+#define PARASCAN_SIMD_REDUCTION(...)
+#endif
+
 /// Device-safe elementary functions for cell code, the same on Kokkos 3.4 and 4.x.
 namespace math {
 
