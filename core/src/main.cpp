@@ -59,14 +59,14 @@ void print_plugins(const PluginRegistry& registry) {
 }
 
 void print_dry_run(const Spec& spec, const ShardSelection& shard) {
-  std::printf("%-15s %-10s %-10s %-9s %-7s %3s %8s %6s %5s %-7s %6s\n", "run", "cell", "solver", "jacobian",
-              "backend", "thr", "T", "n", "batch", "dtype", "repeat");
+  std::printf("%-15s %-10s %-10s %-9s %-7s %3s %8s %6s %5s %-7s %6s  %s\n", "run", "cell", "solver", "jacobian",
+              "backend", "thr", "T", "n", "batch", "dtype", "repeat", "options");
   std::size_t listed = 0;
   for (const auto& run : spec.runs) {
     if (!shard.contains(run.index)) continue;
-    std::printf("%-15s %-10s %-10s %-9s %-7s %3d %8d %6d %5d %-7s %6d\n", run.id.c_str(), run.cell.c_str(),
+    std::printf("%-15s %-10s %-10s %-9s %-7s %3d %8d %6d %5d %-7s %6d  %s\n", run.id.c_str(), run.cell.c_str(),
                 run.solver.c_str(), run.jacobian.c_str(), run.backend.c_str(), run.threads, run.sequence_length,
-                run.state_dim, run.batch, run.dtype.c_str(), run.repeat);
+                run.state_dim, run.batch, run.dtype.c_str(), run.repeat, describe_options(run.json).c_str());
     ++listed;
   }
   if (shard.sharded())
@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
   std::string runs_list;
   int threads = 1;
   double memory_limit_bytes = 0;
-  auto* worker = app.add_subcommand("worker", "");  // started by `run`; an empty description hides it
+  auto* worker = app.add_subcommand("worker", "");
+  worker->group("");  // started by `run`, not by users: an empty group hides it from --help
   worker->add_option("spec", spec_path)->required();
   worker->add_option("--out", out_dir)->required();
   worker->add_option("--runs", runs_list)->required();

@@ -1,5 +1,10 @@
 #include "progress.hpp"
 
+#include <spdlog/spdlog.h>
+#include <cstring>
+
+#include "signals.hpp"
+
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -97,6 +102,13 @@ void ProgressMonitor::watch(int progress_fd, int log_fd) {
     // On a terminal the status line's elapsed time ticks once a second.
     const int ready = ::poll(fds.data(), fds.size(), terminal_ ? 1000 : -1);
     if (ready < 0 && errno != EINTR) break;
+    // The signal interrupted poll: say at once what happens next.
+    if (stop_requested() && !stop_announced_) {
+      stop_announced_ = true;
+      clear_status();
+      spdlog::warn("received {}: the run in flight finishes, then the sweep stops; send it again to stop at once",
+                   strsignal(stop_signal()));
+    }
     for (const pollfd& entry : fds) {
       if (entry.revents == 0) continue;
       if (entry.fd == progress_fd)

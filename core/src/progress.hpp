@@ -66,6 +66,7 @@ class ProgressMonitor {
   int failed_ = 0;
   std::string running_;
   bool status_shown_ = false;
+  bool stop_announced_ = false;
 };
 
 }  // namespace parascan::detail

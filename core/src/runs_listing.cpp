@@ -1,4 +1,5 @@
 #include "runs_listing.hpp"
+#include "spec.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -12,7 +13,7 @@ namespace parascan::detail {
 namespace {
 
 struct Row {
-  std::string id, cell, solver, jacobian, backend, status;
+  std::string id, cell, solver, jacobian, backend, status, options;
   long long index = 0, repeat = 0, length = 0, state_dim = 0, iterations = 0;
   double seconds = 0;
 };
@@ -34,6 +35,8 @@ Row read_row(hid_t file, const std::string& group_path, const std::string& id) {
   row.state_dim = integer("state_dim");
   row.iterations = integer("iterations");
   row.seconds = h5::read_real_attribute(group, "seconds").value_or(0);
+  const auto settings = nlohmann::ordered_json::parse(text("settings_json"), nullptr, false);
+  if (settings.is_object()) row.options = describe_options(settings);
   return row;
 }
 
@@ -62,13 +65,13 @@ void print_runs(const std::string& path) {
     throw std::runtime_error("'" + path + "' has neither /runs (a sweep file) nor /run (a run file)");
   }
 
-  std::printf("%-15s %-10s %-10s %-9s %-7s %6s %8s %6s %-14s %10s %10s\n", "run", "cell", "solver", "jacobian",
-              "backend", "repeat", "T", "n", "status", "iterations", "seconds");
+  std::printf("%-15s %-10s %-10s %-9s %-7s %6s %8s %6s %-14s %10s %10s  %s\n", "run", "cell", "solver",
+              "jacobian", "backend", "repeat", "T", "n", "status", "iterations", "seconds", "options");
   std::map<std::string, int> statuses;
   for (const Row& row : rows) {
-    std::printf("%-15s %-10s %-10s %-9s %-7s %6lld %8lld %6lld %-14s %10lld %10.4f\n", row.id.c_str(),
+    std::printf("%-15s %-10s %-10s %-9s %-7s %6lld %8lld %6lld %-14s %10lld %10.4f  %s\n", row.id.c_str(),
                 row.cell.c_str(), row.solver.c_str(), row.jacobian.c_str(), row.backend.c_str(), row.repeat,
-                row.length, row.state_dim, row.status.c_str(), row.iterations, row.seconds);
+                row.length, row.state_dim, row.status.c_str(), row.iterations, row.seconds, row.options.c_str());
     statuses[row.status]++;
   }
   std::string summary;

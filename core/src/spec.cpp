@@ -607,6 +607,21 @@ const std::vector<std::string>& setting_keys() { return kSettingKeys; }
 
 const std::vector<std::string>& structure_keys() { return kStructureKeys; }
 
+std::string describe_options(const json& settings) {
+  std::string text;
+  const auto add = [&](const std::string& item) { text += (text.empty() ? "" : " ") + item; };
+  const auto number = [](const json& value) { return value.dump(); };
+  if (settings.value("block_size", 0) > 0) add("block=" + number(settings["block_size"]));
+  if (settings.value("damping", 0.0) > 0) add("damping=" + number(settings["damping"]));
+  if (settings.value("solver", "") == "elk") add("elk_noise=" + number(settings["elk_noise"]));
+  if (settings.value("on_divergence", "stop") == "reset") add("reset");
+  if (settings.value("chunk_size", 0) > 0)
+    add("chunk=" + number(settings["chunk_size"]) + ":" + settings.value("chunk_mode", std::string()));
+  if (settings.contains("cell_params") && settings["cell_params"].is_object())
+    for (const auto& item : settings["cell_params"].items()) add(item.key() + "=" + number(item.value()));
+  return text;
+}
+
 Spec load_spec(const std::string& path, const BuildFacts& build, const ExpandOptions& options) {
   std::ifstream stream(path, std::ios::binary);
   if (!stream) throw SpecError("", "cannot read spec file '" + path + "': " + std::strerror(errno));

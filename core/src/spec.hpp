@@ -74,6 +74,11 @@ struct ExpandOptions {
   long max_runs = 0;  // > 0: replaces the spec's max_runs (--max-runs)
 };
 
+/// The settings that distinguish runs beyond the table columns of
+/// `--dry-run` and `parascan runs` (block size, damping, ELK noise, resets,
+/// chunking, cell parameters), as short text; "" when all are defaults.
+std::string describe_options(const nlohmann::ordered_json& settings);
+
 /// Reads, validates and expands a spec file. Throws SpecError.
 Spec load_spec(const std::string& path, const BuildFacts& build, const ExpandOptions& options = {});
 

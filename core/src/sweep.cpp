@@ -284,7 +284,7 @@ bool check_unchanged_expansion(const Spec& spec, const SweepOptions& options) {
                  sweep_path, changes.added.size(), changes.removed.size(), changes.changed.size(), spec.name);
     return true;
   }
-  spdlog::error("the spec expands to other runs than {} holds:{}\nrerun the old spec to complete it, choose another "
+  spdlog::error("the spec expands to other runs than {} contains:{}\nrerun the old spec to complete it, choose another "
                 "--out folder, or pass --force-new to rewrite the sweep file for the new spec",
                 sweep_path, describe_changes(changes));
   return false;
@@ -457,9 +457,9 @@ int run_worker(const Spec& spec, const SweepOptions& options, const std::vector<
         continue;
       }
 
-      spdlog::info("[{}/{}] run {} start: cell={} solver={} jacobian={} backend={} threads={} T={} n={} batch={} {} "
+      spdlog::info("run {} start: cell={} solver={} jacobian={} backend={} threads={} T={} n={} batch={} {} "
                    "repeat={}",
-                   index + 1, total, run.id, run.cell, run.solver, run.jacobian, run.backend, run.threads,
+                   run.id, run.cell, run.solver, run.jacobian, run.backend, run.threads,
                    run.sequence_length, run.state_dim, run.batch, run.dtype, run.repeat);
       send_progress_event(progress, "start " + run.id);
 
@@ -471,7 +471,7 @@ int run_worker(const Spec& spec, const SweepOptions& options, const std::vector<
         write_run_file(path, record);
       } catch (const std::exception& error) {
         const std::string os_error = folder_write_error(fs::path(path).parent_path().string());
-        spdlog::error("[{}/{}] run {} failed: cannot write its run file: {}{}", index + 1, total, run.id,
+        spdlog::error("run {} failed: cannot write its run file: {}{}", run.id,
                       error.what(), os_error.empty() ? "" : " (" + os_error + ")");
         exit_code = kWorkerOutputFailedExitCode;
         break;
@@ -479,8 +479,8 @@ int run_worker(const Spec& spec, const SweepOptions& options, const std::vector<
       try {
         rebuild_sweep_file(spec, options);
       } catch (const std::exception& error) {
-        spdlog::error("[{}/{}] run {} is complete in {}, but the sweep file was not rebuilt: {}", index + 1, total,
-                      run.id, path, error.what());
+        spdlog::error("run {} is complete in {}, but the sweep file was not rebuilt: {}", run.id, path,
+                      error.what());
         exit_code = kWorkerOutputFailedExitCode;
         break;
       }
@@ -489,12 +489,12 @@ int run_worker(const Spec& spec, const SweepOptions& options, const std::vector<
       const std::string timing =
           format_progress(progress.done_before + finished, progress.total, monotonic_seconds() - progress.start_seconds);
       if (record.status == "failed" || record.status == "skipped") {
-        spdlog::error("[{}/{}] run {} {}: {} ({})", index + 1, total, run.id, record.status, record.message, timing);
+        spdlog::error("run {} {}: {} ({})", run.id, record.status, record.message, timing);
       } else {
         const auto& r = record.result;
-        spdlog::info("[{}/{}] run {} {}: {} iterations, residual {:.3g}, error {:.3g}, {:.4f} s (sequential {:.4f} s); "
+        spdlog::info("run {} {}: {} iterations, residual {:.3g}, error {:.3g}, {:.4f} s (sequential {:.4f} s); "
                      "{}",
-                     index + 1, total, run.id, record.status, r.iterations, r.final_residual, r.final_max_abs_error,
+                     run.id, record.status, r.iterations, r.final_residual, r.final_max_abs_error,
                      r.seconds, record.sequential_seconds, timing);
       }
       if (!send_progress_event(progress, "end " + run.id + " " + record.status)) {

@@ -619,7 +619,7 @@ def test_runs_lists_sweep_file(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["run", "cell", "solver", "jacobian", "backend", "repeat", "T", "n", "status",
-                                "iterations", "seconds"]
+                                "iterations", "seconds", "options"]
     assert len(lines) == 6
     assert lines[1].split()[:9] == [run_ids(tmp_path / "many.h5")[0], "gru", "jacobi", "zero", "serial", "0", "60",
                                     "4", "converged"]
