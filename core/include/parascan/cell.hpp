@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "parascan/dual.hpp"
 #include "parascan/random.hpp"
 #include "parascan/types.hpp"
 
@@ -133,6 +134,24 @@ KOKKOS_INLINE_FUNCTION T log1p(T x) {
   return Kokkos::log1p(x);
 #else
   return Kokkos::Experimental::log1p(x);
+#endif
+}
+
+template <class T>
+KOKKOS_INLINE_FUNCTION T log(T x) {
+#if KOKKOS_VERSION >= 40000
+  return Kokkos::log(x);
+#else
+  return Kokkos::Experimental::log(x);
+#endif
+}
+
+template <class T>
+KOKKOS_INLINE_FUNCTION T sqrt(T x) {
+#if KOKKOS_VERSION >= 40000
+  return Kokkos::sqrt(x);
+#else
+  return Kokkos::Experimental::sqrt(x);
 #endif
 }
 

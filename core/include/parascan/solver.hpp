@@ -34,6 +34,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "parascan/autodiff.hpp"
 #include "parascan/cell.hpp"
 #include "parascan/detail/coarse.hpp"
 #include "parascan/detail/kalman.hpp"
@@ -44,16 +45,6 @@
 
 namespace parascan {
 namespace detail {
-
-/// b of a block_diagonal cell (its `block_size` member), 1 for other cells.
-template <class Cell, class = void>
-struct CellBlockSize {
-  static constexpr int value = 1;
-};
-template <class Cell>
-struct CellBlockSize<Cell, std::void_t<decltype(Cell::block_size)>> {
-  static constexpr int value = Cell::block_size;
-};
 
 /// Checks the settings that do not depend on the cell; throws with the value
 /// and the allowed range.
