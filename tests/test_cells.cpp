@@ -1,7 +1,7 @@
 // The cells lstm, para_lstm, ttt and elman, and the automatic Jacobians of
-// every cell: dual numbers against central finite differences and against
-// the analytic linearize where a cell has one, the declared structure
-// (entries outside it vanish), and every requested layout.
+// every cell. Dual numbers are checked against central finite differences
+// and against the analytic linearize where a cell has one, in every
+// requested layout; entries outside the declared structure must vanish.
 #include <catch2/catch.hpp>
 
 #include <parascan/autodiff.hpp>
@@ -40,7 +40,7 @@ std::vector<double> finite_difference_jacobian(const Cell& cell, const std::vect
   return numeric;
 }
 
-/// The block sizes a solver may request from a cell of this structure.
+/// Lists the block sizes a solver may request from a cell of this structure.
 std::vector<int> requested_blocks(JacobianStructure structure, int cell_block, int n) {
   std::vector<int> blocks;
   for (int b = 1; b <= n; ++b) {
@@ -314,7 +314,8 @@ class NanAtLargeInputCell {
 
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
-    for (int i = 0; i < n_; ++i) out[i] = u[i] > Scalar(1.5) ? V(std::numeric_limits<Scalar>::quiet_NaN()) : Scalar(0.5) * h[i] + u[i];
+    const Scalar nan = std::numeric_limits<Scalar>::quiet_NaN();
+    for (int i = 0; i < n_; ++i) out[i] = u[i] > Scalar(1.5) ? V(nan) : Scalar(0.5) * h[i] + u[i];
   }
 
  private:

@@ -3,10 +3,10 @@
 // A cell lists its spec parameters in a table,
 //
 //   static constexpr ParameterDoc parameter_docs[] = {
-//       {"init_scale", 1.0, "weights from the init distribution with bound k = init_scale / sqrt(n)"},
+//       {"leak", 0.5, "leak rate alpha in (0, 1]"},
 //       ...};
 //
-// and reads them with `documented_param(config, parameter_docs, "init_scale")`,
+// and reads them with `documented_param(config, parameter_docs, "leak")`,
 // so the default it uses is the default `parascan plugins --describe` prints.
 // The table replaces the comma-separated `parameter_names` of older cells;
 // the plugin factory accepts either.
@@ -50,7 +50,7 @@ struct Initialization {
 };
 
 constexpr ParameterDoc init_scale_doc = {
-    "init_scale", 1.0, "scale s of the initial weights: bound or standard deviation k = s / sqrt(fan), see init_distribution"};
+    "init_scale", 1.0, "scale of the initial weights: k = init_scale / sqrt(size), the size given below"};
 constexpr ParameterDoc init_distribution_doc = {
     "init_distribution", 0.0, "0: weights from U(-k, k); 1: weights from N(0, k^2)"};
 
@@ -87,10 +87,10 @@ inline NamedArray random_array(const std::string& name, std::vector<std::size_t>
 /// Throws std::invalid_argument unless the state_dim is a positive multiple of `multiple`.
 inline void require_state_multiple(const char* cell, int state_dim, int multiple, const char* reason) {
   if (state_dim >= multiple && state_dim % multiple == 0) return;
+  const int suggestion = state_dim < multiple ? multiple : state_dim - state_dim % multiple;
   throw std::invalid_argument(std::string("cell '") + cell + "' needs a state_dim that is a positive multiple of " +
                               std::to_string(multiple) + " (" + reason + "); state_dim " + std::to_string(state_dim) +
-                              " is invalid, use " + std::to_string(state_dim < multiple ? multiple
-                                                                                        : state_dim - state_dim % multiple));
+                              " is invalid, use " + std::to_string(suggestion));
 }
 
 }  // namespace parascan

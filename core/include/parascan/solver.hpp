@@ -409,9 +409,9 @@ class CellProblem final : public Problem {
 
   // --- Non-finite reference check -------------------------------------------
   // A step that maps a finite state and a finite input to a NaN or Inf is a
-  // fault of the cell, not of a solver: it fails the run (the worker records
-  // `failed`) instead of being measured as a solver's divergence. Non-finite
-  // inputs are left to the solvers, which report them as `diverged`.
+  // fault of the cell, not of a solver. So it fails the run (the worker
+  // records `failed`) instead of counting as a solver's divergence.
+  // Non-finite inputs are left to the solvers, which report `diverged`.
 
   /// Throws std::runtime_error naming the cell, the first such step t
   /// (h_{t+1} = f(h_t, u_t), t from 0) and its sequence.
