@@ -1,5 +1,6 @@
-"""parascan's gru against torch.nn.GRU, an independent implementation of the
-same equations, on the same weights and inputs.
+"""parascan's gru and lstm against torch.nn.GRU and torch.nn.LSTM,
+independent implementations of the same equations, on the same weights and
+inputs.
 
 Skipped unless PARASCAN_BIN names the parascan executable and PyTorch
 (Debian's python3-torch) imports.
