@@ -9,8 +9,12 @@
 #include <vector>
 
 #include "diag_ssm/diag_ssm.hpp"
+#include "elman/elman.hpp"
 #include "gru/gru.hpp"
+#include "lstm/lstm.hpp"
 #include "para_gru/para_gru.hpp"
+#include "para_lstm/para_lstm.hpp"
+#include "ttt/ttt.hpp"
 #include "parascan/random.hpp"
 
 namespace parascan::testing {

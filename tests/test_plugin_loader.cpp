@@ -44,7 +44,8 @@ TEST_CASE("loader finds the three built-in cells", "[plugin_loader]") {
   PluginRegistry registry;
   registry.load_folders({kPluginDir});
 
-  CHECK(registry.cell_names() == std::vector<std::string>{"diag_ssm", "gru", "para_gru"});
+  CHECK(registry.cell_names() ==
+        std::vector<std::string>{"diag_ssm", "elman", "gru", "lstm", "para_gru", "para_lstm", "ttt"});
   CHECK(registry.warnings().empty());
 }
 
@@ -153,7 +154,8 @@ TEST_CASE("loader ignores duplicate cell name", "[plugin_loader]") {
   const auto* gru = registry.find("gru");
   REQUIRE(gru != nullptr);
   CHECK(gru->path == kPluginDir + "/libgru.so");
-  CHECK(registry.cell_names() == std::vector<std::string>{"diag_ssm", "gru", "gru_copy", "para_gru"});
+  CHECK(registry.cell_names() ==
+        std::vector<std::string>{"diag_ssm", "elman", "gru", "gru_copy", "lstm", "para_gru", "para_lstm", "ttt"});
 
   REQUIRE(registry.warnings().size() == 1);
   const std::string& warning = registry.warnings().front();
@@ -185,7 +187,8 @@ TEST_CASE("loader keeps good cells beside bad fixtures", "[plugin_loader]") {
   PluginRegistry registry;
   registry.load_folders(folders);
 
-  CHECK(registry.cell_names() == std::vector<std::string>{"diag_ssm", "gru", "para_gru"});
+  CHECK(registry.cell_names() ==
+        std::vector<std::string>{"diag_ssm", "elman", "gru", "lstm", "para_gru", "para_lstm", "ttt"});
   CHECK(registry.warnings().size() == kRejectedFixtures.size());
 }
 

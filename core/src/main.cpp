@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <parascan/describe.hpp>
+
 #include "environment.hpp"
 #include "hdf5_output.hpp"
 #include "merge.hpp"
@@ -134,6 +136,9 @@ int main(int argc, char** argv) {
   auto* spec_keys = app.add_subcommand("spec-keys", "print the spec's structure keys and setting names as JSON");
 
   auto* plugins = app.add_subcommand("plugins", "list the plugins found, their cells and this build's backends");
+  std::string describe_name;
+  plugins->add_option("--describe", describe_name,
+                      "print one cell's parameters (defaults, meaning), sizes, Jacobian structure and initialisation");
 
   std::string runs_list;
   int threads = 1;
@@ -191,7 +196,19 @@ int main(int argc, char** argv) {
   registry.load_folders(plugin_folders());
 
   if (plugins->parsed()) {
-    print_plugins(registry);
+    if (describe_name.empty()) {
+      print_plugins(registry);
+      return 0;
+    }
+    const PluginCell* cell = registry.find(describe_name);
+    if (cell == nullptr) {
+      std::string names;
+      for (const auto& name : registry.cell_names()) names += (names.empty() ? "" : ", ") + name;
+      spdlog::error("unknown cell '{}'; loaded cells: {}", describe_name, names.empty() ? "none" : names);
+      return kUsageError;
+    }
+    std::printf("%splugin: %s %s (%s)\n", parascan::describe_cell(*cell->factory).c_str(), cell->plugin_name.c_str(),
+                cell->plugin_version.c_str(), cell->path.c_str());
     return 0;
   }
 

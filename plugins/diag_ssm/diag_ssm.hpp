@@ -12,7 +12,7 @@
 // log_rate is uniform in [log(min_rate), log(max_rate)], defaults 0.01 and 1.
 #pragma once
 
-#include <parascan/cell.hpp>
+#include <parascan/cell_parameters.hpp>
 
 #include <cmath>
 #include <vector>
@@ -25,14 +25,21 @@ class DiagSsmCell {
   static constexpr const char* name = "diag_ssm";
   static constexpr const char* description = "selective diagonal SSM, linear in h, decay and gate from x_t";
   static constexpr JacobianStructure structure = JacobianStructure::diagonal;
-  static constexpr const char* parameter_names = "init_scale,min_rate,max_rate";
+  static constexpr ParameterDoc parameter_docs[] = {
+      {"init_scale", 1.0, "input weights and biases from U(-k, k), k = init_scale / sqrt(n)"},
+      {"min_rate", 0.01, "smallest per-unit decay rate lambda; rates are log-uniform in [min_rate, max_rate]"},
+      {"max_rate", 1.0, "largest per-unit decay rate lambda"},
+  };
+  static constexpr const char* documentation =
+      "state_dim n = channels; projection p = 3n rows (u_a, u_g, u_v).\n"
+      "parameters: weight_in (3n x m), bias_in (3n), log_rate (n).";
 
   explicit DiagSsmCell(const CellConfig& config) : n_(config.state_dim), m_(config.input_dim) {
     const std::size_t n = config.state_dim;
     const std::size_t m = config.input_dim;
-    const double bound = config.param("init_scale", 1.0) / std::sqrt(static_cast<double>(n));
-    const double log_min = std::log(config.param("min_rate", 0.01));
-    const double log_max = std::log(config.param("max_rate", 1.0));
+    const double bound = documented_param(config, parameter_docs, "init_scale") / std::sqrt(static_cast<double>(n));
+    const double log_min = std::log(documented_param(config, parameter_docs, "min_rate"));
+    const double log_max = std::log(documented_param(config, parameter_docs, "max_rate"));
     Rng rng(config.seed, rng_stream::parameters);
     w_input_ = to_view<Scalar, MemorySpace>(uniform_array("weight_in", {3 * n, m}, bound, rng));
     b_input_ = to_view<Scalar, MemorySpace>(uniform_array("bias_in", {3 * n}, bound, rng));
@@ -53,7 +60,8 @@ class DiagSsmCell {
             to_named_array("log_rate", log_rate_, {n})};
   }
 
-  KOKKOS_INLINE_FUNCTION void step(const Scalar* h, const Scalar* u, Scalar* out) const {
+  template <class V>
+  KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
     for (int i = 0; i < n_; ++i) out[i] = decay(i, u) * h[i] + input(i, u);
   }
 

@@ -12,9 +12,10 @@
 // input_scale (DEER's hard case scales them by 100 and 1/100).
 #pragma once
 
-#include <parascan/cell.hpp>
+#include <parascan/cell_parameters.hpp>
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace parascan {
@@ -25,17 +26,24 @@ class GruCell {
   static constexpr const char* name = "gru";
   static constexpr const char* description = "GRU with dense recurrent matrices, as torch.nn.GRU";
   static constexpr JacobianStructure structure = JacobianStructure::dense;
-  static constexpr const char* parameter_names = "init_scale,recurrent_scale,input_scale";
+  static constexpr ParameterDoc parameter_docs[] = {
+      {"init_scale", 1.0, "weights and biases from U(-k, k), k = init_scale / sqrt(n) (torch.nn.GRU's at 1)"},
+      {"recurrent_scale", 1.0, "factor applied to weight_hh after drawing it"},
+      {"input_scale", 1.0, "factor applied to weight_ih after drawing it"},
+  };
+  static constexpr const char* documentation =
+      "state_dim n = hidden units; projection p = 3n rows (gates r, z, n), as torch.nn.GRU's weight_ih.\n"
+      "parameters: weight_ih (3n x m), weight_hh (3n x n), bias_ih, bias_hh (3n).";
 
   explicit GruCell(const CellConfig& config) : n_(config.state_dim), m_(config.input_dim) {
     const std::size_t n = config.state_dim;
     const std::size_t m = config.input_dim;
-    const double bound = config.param("init_scale", 1.0) / std::sqrt(static_cast<double>(n));
+    const double bound = documented_param(config, parameter_docs, "init_scale") / std::sqrt(static_cast<double>(n));
     Rng rng(config.seed, rng_stream::parameters);
     NamedArray weight_ih = uniform_array("weight_ih", {3 * n, m}, bound, rng);
     NamedArray weight_hh = uniform_array("weight_hh", {3 * n, n}, bound, rng);
-    for (auto& v : weight_ih.values) v *= config.param("input_scale", 1.0);
-    for (auto& v : weight_hh.values) v *= config.param("recurrent_scale", 1.0);
+    for (auto& v : weight_ih.values) v *= documented_param(config, parameter_docs, "input_scale");
+    for (auto& v : weight_hh.values) v *= documented_param(config, parameter_docs, "recurrent_scale");
     w_input_ = to_view<Scalar, MemorySpace>(weight_ih);
     w_hidden_ = to_view<Scalar, MemorySpace>(weight_hh);
     b_input_ = to_view<Scalar, MemorySpace>(uniform_array("bias_ih", {3 * n}, bound, rng));
@@ -55,9 +63,10 @@ class GruCell {
             to_named_array("bias_ih", b_input_, {3 * n}), to_named_array("bias_hh", b_hidden_, {3 * n})};
   }
 
-  KOKKOS_INLINE_FUNCTION void step(const Scalar* h, const Scalar* u, Scalar* out) const {
+  template <class V>
+  KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
     for (int i = 0; i < n_; ++i) {
-      Gates g = gates(i, h, u);
+      const Gates<V> g = gates(i, h, u);
       out[i] = (Scalar(1) - g.z) * g.c + g.z * h[i];
     }
   }
@@ -69,7 +78,7 @@ class GruCell {
     const int n = n_;
     const Scalar* w = w_hidden_.data();
     for (int i = 0; i < n; ++i) {
-      Gates g = gates(i, h, u);
+      const Gates<Scalar> g = gates(i, h, u);
       out[i] = (Scalar(1) - g.z) * g.c + g.z * h[i];
 
       const Scalar dc = (Scalar(1) - g.z) * (Scalar(1) - g.c * g.c);
@@ -93,29 +102,39 @@ class GruCell {
   }
 
  private:
+  template <class V>
   struct Gates {
-    Scalar r, z, c, hidden_n;
+    V r, z, c, hidden_n;
   };
 
-  KOKKOS_INLINE_FUNCTION Gates gates(int i, const Scalar* h, const Scalar* u) const {
+  template <class V>
+  KOKKOS_INLINE_FUNCTION Gates<V> gates(int i, const V* h, const Scalar* u) const {
     const int n = n_;
     const Scalar* w = w_hidden_.data();
     const Scalar* b = b_hidden_.data();
     const Scalar* w_r = w + static_cast<long>(i) * n;
     const Scalar* w_z = w + static_cast<long>(n + i) * n;
     const Scalar* w_n = w + static_cast<long>(2 * n + i) * n;
-    Scalar a_r = u[i] + b[i];
-    Scalar a_z = u[n + i] + b[n + i];
-    Scalar hidden_n = b[2 * n + i];
-    // Without this, compilers keep the three dot products scalar: vectorising a
-    // floating-point reduction reorders its additions, which they only do when told.
-    PARASCAN_SIMD_REDUCTION(+ : a_r, a_z, hidden_n)
-    for (int j = 0; j < n; ++j) {
-      a_r += w_r[j] * h[j];
-      a_z += w_z[j] * h[j];
-      hidden_n += w_n[j] * h[j];
+    V a_r = u[i] + b[i];
+    V a_z = u[n + i] + b[n + i];
+    V hidden_n = b[2 * n + i];
+    if constexpr (std::is_arithmetic<V>::value) {
+      // Without this, compilers keep the three dot products scalar: vectorising a
+      // floating-point reduction reorders its additions, which they only do when told.
+      PARASCAN_SIMD_REDUCTION(+ : a_r, a_z, hidden_n)
+      for (int j = 0; j < n; ++j) {
+        a_r += w_r[j] * h[j];
+        a_z += w_z[j] * h[j];
+        hidden_n += w_n[j] * h[j];
+      }
+    } else {
+      for (int j = 0; j < n; ++j) {
+        a_r += w_r[j] * h[j];
+        a_z += w_z[j] * h[j];
+        hidden_n += w_n[j] * h[j];
+      }
     }
-    Gates g;
+    Gates<V> g;
     g.r = math::sigmoid(a_r);
     g.z = math::sigmoid(a_z);
     g.hidden_n = hidden_n;

@@ -11,7 +11,7 @@
 // a_n from U(-recurrent_scale, recurrent_scale).
 #pragma once
 
-#include <parascan/cell.hpp>
+#include <parascan/cell_parameters.hpp>
 
 #include <cmath>
 #include <vector>
@@ -24,13 +24,19 @@ class ParaGruCell {
   static constexpr const char* name = "para_gru";
   static constexpr const char* description = "GRU with diagonal recurrent matrices (ParaRNN)";
   static constexpr JacobianStructure structure = JacobianStructure::diagonal;
-  static constexpr const char* parameter_names = "init_scale,recurrent_scale";
+  static constexpr ParameterDoc parameter_docs[] = {
+      {"init_scale", 1.0, "input weights and biases from U(-k, k), k = init_scale / sqrt(n)"},
+      {"recurrent_scale", 1.0, "recurrent diagonals a_r, a_z, a_n from U(-recurrent_scale, recurrent_scale)"},
+  };
+  static constexpr const char* documentation =
+      "state_dim n = hidden units; projection p = 3n rows (gates r, z, n).\n"
+      "parameters: weight_ih (3n x m), bias_ih, diag_hh (a_r, a_z, a_n), bias_hh (3n).";
 
   explicit ParaGruCell(const CellConfig& config) : n_(config.state_dim), m_(config.input_dim) {
     const std::size_t n = config.state_dim;
     const std::size_t m = config.input_dim;
-    const double bound = config.param("init_scale", 1.0) / std::sqrt(static_cast<double>(n));
-    const double recurrent_bound = config.param("recurrent_scale", 1.0);
+    const double bound = documented_param(config, parameter_docs, "init_scale") / std::sqrt(static_cast<double>(n));
+    const double recurrent_bound = documented_param(config, parameter_docs, "recurrent_scale");
     Rng rng(config.seed, rng_stream::parameters);
     w_input_ = to_view<Scalar, MemorySpace>(uniform_array("weight_ih", {3 * n, m}, bound, rng));
     b_input_ = to_view<Scalar, MemorySpace>(uniform_array("bias_ih", {3 * n}, bound, rng));
@@ -51,9 +57,10 @@ class ParaGruCell {
             to_named_array("diag_hh", a_hidden_, {3 * n}), to_named_array("bias_hh", b_hidden_, {3 * n})};
   }
 
-  KOKKOS_INLINE_FUNCTION void step(const Scalar* h, const Scalar* u, Scalar* out) const {
+  template <class V>
+  KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
     for (int i = 0; i < n_; ++i) {
-      const Gates g = gates(i, h[i], u);
+      const Gates<V> g = gates(i, h[i], u);
       out[i] = (Scalar(1) - g.z) * g.c + g.z * h[i];
     }
   }
@@ -65,7 +72,7 @@ class ParaGruCell {
     const int n = n_;
     const Scalar* a = a_hidden_.data();
     for (int i = 0; i < n; ++i) {
-      const Gates g = gates(i, h[i], u);
+      const Gates<Scalar> g = gates(i, h[i], u);
       out[i] = (Scalar(1) - g.z) * g.c + g.z * h[i];
       const Scalar dc = (Scalar(1) - g.z) * (Scalar(1) - g.c * g.c);
       jac[i] = dc * (g.hidden_n * g.r * (Scalar(1) - g.r) * a[i] + g.r * a[2 * n + i]) +
@@ -74,15 +81,17 @@ class ParaGruCell {
   }
 
  private:
+  template <class V>
   struct Gates {
-    Scalar r, z, c, hidden_n;
+    V r, z, c, hidden_n;
   };
 
-  KOKKOS_INLINE_FUNCTION Gates gates(int i, Scalar h_i, const Scalar* u) const {
+  template <class V>
+  KOKKOS_INLINE_FUNCTION Gates<V> gates(int i, const V& h_i, const Scalar* u) const {
     const int n = n_;
     const Scalar* a = a_hidden_.data();
     const Scalar* b = b_hidden_.data();
-    Gates g;
+    Gates<V> g;
     g.r = math::sigmoid(u[i] + a[i] * h_i + b[i]);
     g.z = math::sigmoid(u[n + i] + a[n + i] * h_i + b[n + i]);
     g.hidden_n = a[2 * n + i] * h_i + b[2 * n + i];

@@ -73,7 +73,15 @@ def test_plugins_lists_cells_and_backends():
 
     assert result.returncode == 0, result.stderr
     cells = dict(re.findall(r"^\s+(\w+)\s+jacobian (\w+)", result.stdout, flags=re.MULTILINE))
-    assert cells == {"gru": "dense", "para_gru": "diagonal", "diag_ssm": "diagonal"}
+    assert cells == {
+        "gru": "dense",
+        "para_gru": "diagonal",
+        "diag_ssm": "diagonal",
+        "lstm": "dense",
+        "para_lstm": "block_diagonal",
+        "ttt": "block_diagonal",
+        "elman": "dense",
+    }
     backends_line = re.search(r"backends: (.+)$", result.stdout, flags=re.MULTILINE)
     assert backends_line is not None, result.stdout
     backends = backends_line.group(1).split(", ")
@@ -133,7 +141,7 @@ def test_run_with_non_plugin_library_in_path(tmp_path: Path):
 # -------------------------------------------------------------- spec errors
 
 SPEC_ERRORS = {
-    "unknown cell": ({**TINY_SPEC, "axes": {"cell": ["gru", "lstm"]}}, ["axes.cell[1]", "unknown cell 'lstm'"]),
+    "unknown cell": ({**TINY_SPEC, "axes": {"cell": ["gru", "rwkv"]}}, ["axes.cell[1]", "unknown cell 'rwkv'"]),
     "malformed JSON": ('{"name": "tiny", "cell": "gru",', ["not valid JSON", "line 1"]),
     "unknown key": ({**TINY_SPEC, "solvers": ["newton"]}, ["solvers:", "unknown key 'solvers'"]),
 }

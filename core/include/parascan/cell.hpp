@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "parascan/dual.hpp"
 #include "parascan/random.hpp"
 #include "parascan/types.hpp"
 

@@ -15,14 +15,18 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "parascan/autodiff.hpp"
+#include "parascan/cell_parameters.hpp"
 #include "parascan/problem.hpp"
 #include "parascan/solver.hpp"
 
 /// Raised whenever the descriptor layout or the Problem/CellFactory
 /// interfaces change; the loader rejects plugins built for another value.
-#define PARASCAN_PLUGIN_ABI_VERSION 3
+#define PARASCAN_PLUGIN_ABI_VERSION 4
 
 /// The name of the entry point every plugin exports.
 #define PARASCAN_PLUGIN_ENTRY_NAME "parascan_plugin_entry"
@@ -86,6 +90,39 @@ std::unique_ptr<Problem> create_problem_on(const ProblemConfig& config) {
   throw std::invalid_argument("invalid dtype '" + config.dtype + "'; allowed: float32, float64");
 }
 
+/// Detects the optional members of a cell: `parameter_docs` (a ParameterDoc
+/// table), `documentation` (text) and `static void validate(const CellConfig&)`.
+template <class Cell, class = void>
+struct HasParameterDocs : std::false_type {};
+template <class Cell>
+struct HasParameterDocs<Cell, std::void_t<decltype(Cell::parameter_docs[0].name)>> : std::true_type {};
+
+template <class Cell, class = void>
+struct HasDocumentation : std::false_type {};
+template <class Cell>
+struct HasDocumentation<Cell, std::void_t<decltype(std::string(Cell::documentation))>> : std::true_type {};
+
+template <class Cell, class = void>
+struct HasValidate : std::false_type {};
+template <class Cell>
+struct HasValidate<Cell, std::void_t<decltype(Cell::validate(std::declval<const CellConfig&>()))>> : std::true_type {};
+
+/// Splits a comma-separated list of names.
+inline std::vector<std::string> split_names(const char* list) {
+  std::vector<std::string> names;
+  std::string current;
+  for (const char* c = list; *c != '\0'; ++c) {
+    if (*c == ',') {
+      names.push_back(current);
+      current.clear();
+    } else {
+      current += *c;
+    }
+  }
+  if (!current.empty()) names.push_back(current);
+  return names;
+}
+
 /// The factory a plugin exports for each of its cell templates.
 template <template <class, class> class CellTemplate>
 class CellFactoryFor final : public CellFactory {
@@ -98,20 +135,35 @@ class CellFactoryFor final : public CellFactory {
 
   std::vector<std::string> parameter_names() const override {
     std::vector<std::string> names;
-    std::string current;
-    for (const char* c = HostCell::parameter_names; *c != '\0'; ++c) {
-      if (*c == ',') {
-        names.push_back(current);
-        current.clear();
-      } else {
-        current += *c;
-      }
-    }
-    if (!current.empty()) names.push_back(current);
+    for (const ParameterInfo& info : parameter_info()) names.push_back(info.name);
     return names;
   }
 
+  std::vector<ParameterInfo> parameter_info() const override {
+    std::vector<ParameterInfo> infos;
+    if constexpr (HasParameterDocs<HostCell>::value) {
+      for (const ParameterDoc& doc : HostCell::parameter_docs)
+        infos.push_back({doc.name, true, doc.default_value, doc.meaning});
+    } else {
+      for (const std::string& name : split_names(HostCell::parameter_names)) infos.push_back({name, false, 0, ""});
+    }
+    return infos;
+  }
+
+  int block_size() const override { return CellBlockSize<HostCell>::value; }
+
+  std::string documentation() const override {
+    if constexpr (HasDocumentation<HostCell>::value) return HostCell::documentation;
+    return "";
+  }
+
+  void validate(const CellConfig& config) const override {
+    if constexpr (HasValidate<HostCell>::value) HostCell::validate(config);
+    check_autodiff_state<HostCell, double>(config.state_dim);
+  }
+
   std::unique_ptr<Problem> create(const ProblemConfig& config) const override {
+    validate(config.cell);
 #ifdef KOKKOS_ENABLE_SERIAL
     if (config.backend == "serial") return create_problem_on<CellTemplate, Kokkos::Serial>(config);
 #endif

@@ -94,6 +94,15 @@ class Problem {
   virtual double lyapunov_exponent() = 0;
 };
 
+/// One spec parameter of a cell, as `parascan plugins --describe` prints it.
+/// Cells that list only `parameter_names` have no default or meaning.
+struct ParameterInfo {
+  std::string name;
+  bool documented = false;
+  double default_value = 0;
+  std::string meaning;
+};
+
 /// Creates problems for one cell type on every backend the plugin was built for.
 class CellFactory {
  public:
@@ -103,6 +112,16 @@ class CellFactory {
   virtual JacobianStructure structure() const = 0;
   /// Names of the numeric parameters the cell reads from the spec's `cell_params`.
   virtual std::vector<std::string> parameter_names() const = 0;
+  /// The same parameters with their defaults and meanings.
+  virtual std::vector<ParameterInfo> parameter_info() const = 0;
+  /// b of a block_diagonal cell, 1 otherwise.
+  virtual int block_size() const = 0;
+  /// The cell's notes on sizes, state layout and initialisation; may be empty.
+  virtual std::string documentation() const = 0;
+  /// Throws std::invalid_argument when the cell cannot be built from `config`
+  /// (an invalid state_dim or parameter value). Cheap: draws no parameters,
+  /// so a spec reader can call it for every run.
+  virtual void validate(const CellConfig& config) const = 0;
   virtual std::unique_ptr<Problem> create(const ProblemConfig& config) const = 0;
 };
 

@@ -34,6 +34,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "parascan/autodiff.hpp"
 #include "parascan/cell.hpp"
 #include "parascan/detail/coarse.hpp"
 #include "parascan/detail/kalman.hpp"
@@ -45,16 +46,6 @@
 
 namespace parascan {
 namespace detail {
-
-/// b of a block_diagonal cell (its `block_size` member), 1 for other cells.
-template <class Cell, class = void>
-struct CellBlockSize {
-  static constexpr int value = 1;
-};
-template <class Cell>
-struct CellBlockSize<Cell, std::void_t<decltype(Cell::block_size)>> {
-  static constexpr int value = Cell::block_size;
-};
 
 /// Checks the settings that do not depend on the cell; throws with the value
 /// and the allowed range.
@@ -138,7 +129,9 @@ class CellProblem final : public Problem {
     Kokkos::Timer timer;
     run_sequential(state_.reference);
     state_.space.fence();
-    return timer.seconds();
+    const double seconds = timer.seconds();
+    check_reference_finite();
+    return seconds;
   }
 
   SolveResult solve(const SolverSettings& settings) override {
@@ -424,6 +417,44 @@ class CellProblem final : public Problem {
     }
     if (result.iterations == 0)
       detail::measure(state_, settings.prefix_tolerance, result.final_max_abs_error, result.final_exact_prefix);
+  }
+
+  // --- Non-finite reference check -------------------------------------------
+  // A step that maps a finite state and a finite input to a NaN or Inf is a
+  // fault of the cell, not of a solver. So it fails the run (the worker
+  // records `failed`) instead of counting as a solver's divergence.
+  // Non-finite inputs are left to the solvers, which report `diverged`.
+
+  /// Throws std::runtime_error naming the cell, the first such step t
+  /// (h_{t+1} = f(h_t, u_t), t from 0) and its sequence.
+  void check_reference_finite() const {
+    const Sequence reference = state_.reference;
+    const Sequence u = state_.u;
+    const int batch = state_.batch;
+    const int length = state_.length;
+    const int n = state_.n;
+    const int p = p_;
+    // Items are ordered step-major, so the minimum is the earliest step.
+    long first = static_cast<long>(batch) * length;
+    Kokkos::parallel_reduce(
+        "parascan::check_reference", Kokkos::RangePolicy<Space>(state_.space, 0, batch * length),
+        KOKKOS_LAMBDA(const int item, long& local_min) {
+          const int s = item % batch;
+          const int t = item / batch;
+          bool output_finite = true;
+          bool arguments_finite = true;
+          for (int i = 0; i < n; ++i) {
+            output_finite = output_finite && math::is_finite(reference(s, t + 1, i));
+            arguments_finite = arguments_finite && math::is_finite(reference(s, t, i));
+          }
+          for (int i = 0; i < p; ++i) arguments_finite = arguments_finite && math::is_finite(u(s, t, i));
+          if (!output_finite && arguments_finite && item < local_min) local_min = item;
+        },
+        Kokkos::Min<long>(first));
+    if (first >= static_cast<long>(batch) * length) return;
+    throw std::runtime_error(std::string("cell '") + Cell::name + "' returned a non-finite state at step " +
+                             std::to_string(first / batch) + " of sequence " + std::to_string(first % batch) +
+                             " from a finite state and input, in the sequential reference");
   }
 
   std::vector<double> to_host(const Sequence& h) const {

@@ -70,6 +70,7 @@ double run_chunks(SolverState<Cell, Scalar, Space>& state, CoarseBuffers<Scalar,
   const int entries = shape.entries(n);
   const bool diagonal = shape.layout == JacobianLayout::diagonal;
   const int bs = shape.block_size;
+  const int cell_block = CellBlockSize<Cell>::value;
   const Scalar infinity = std::numeric_limits<Scalar>::infinity();
 
   Scalar residual = 0;
@@ -94,7 +95,7 @@ double run_chunks(SolverState<Cell, Scalar, Space>& state, CoarseBuffers<Scalar,
             continue;
           }
           Scalar* jt = &step_jacobian(s, j, 0);
-          cell.linearize(&h(s, t, 0), &u(s, t, 0), out, jt, shape);
+          linearize_cell(cell, &h(s, t, 0), &u(s, t, 0), out, jt, shape, n, cell_block);
           if (diagonal) {
             for (int i = 0; i < n; ++i) product(s, j, i) *= jt[i];
             continue;

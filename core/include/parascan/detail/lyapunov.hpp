@@ -30,6 +30,7 @@ double largest_lyapunov_exponent(const SolverState<Cell, Scalar, Space>& state, 
   const bool diagonal = shape.layout == JacobianLayout::diagonal;
   const int bs = diagonal ? 1 : shape.block_size;
   const Cell cell = state.cell;
+  const int cell_block = CellBlockSize<Cell>::value;
   const auto u = state.u;
   SequenceView<Scalar, Space> work("lyapunov_work", batch, 3, n);
   SequenceView<Scalar, Space> jacobian("lyapunov_jacobian", batch, 1, entries);
@@ -46,7 +47,7 @@ double largest_lyapunov_exponent(const SolverState<Cell, Scalar, Space>& state, 
         for (int i = 0; i < n; ++i) v[i] = Scalar(1) / math::sqrt(Scalar(n));
         double log_growth = 0;
         for (int t = 0; t < length; ++t) {
-          cell.linearize(&trajectory(s, t, 0), &u(s, t, 0), out, jac, shape);
+          linearize_cell(cell, &trajectory(s, t, 0), &u(s, t, 0), out, jac, shape, n, cell_block);
           Scalar norm2 = 0;
           for (int i = 0; i < n; ++i) {
             Scalar value = 0;

@@ -7,6 +7,7 @@
 
 #include <limits>
 
+#include "parascan/autodiff.hpp"
 #include "parascan/cell.hpp"
 #include "parascan/scan.hpp"
 #include "parascan/types.hpp"
@@ -69,6 +70,7 @@ double linearize(SolverState<Cell, Scalar, Space>& state, const Window& window, 
   const int begin = window.begin;
   const int count = window.length;
   const int entries = shape.entries(n);
+  const int cell_block = CellBlockSize<Cell>::value;
   const bool scaled = jacobian_scale != Scalar(1);
   const Scalar infinity = std::numeric_limits<Scalar>::infinity();
   Scalar residual = 0;
@@ -83,7 +85,7 @@ double linearize(SolverState<Cell, Scalar, Space>& state, const Window& window, 
           cell.step(&h(s, t, 0), &u(s, t, 0), out);
         } else {
           Scalar* jac = &jacobian(s, tau, 0);
-          cell.linearize(&h(s, t, 0), &u(s, t, 0), out, jac, shape);
+          linearize_cell(cell, &h(s, t, 0), &u(s, t, 0), out, jac, shape, n, cell_block);
           if (scaled)
             for (int k = 0; k < entries; ++k) jac[k] *= jacobian_scale;
         }
