@@ -29,6 +29,7 @@ readonly APT_PACKAGES=(
   libhdf5-dev nlohmann-json3-dev catch2 libbenchmark-dev libcli11-dev
   libspdlog-dev libfmt-dev libopenblas-dev libopenblas-openmp-dev
   python3-numpy python3-h5py python3-matplotlib python3-pytest python3-torch
+  chromium  # renders the analysis report page headless in tests/python
 )
 
 CACHE_DIR="${PARASCAN_CACHE:-$HOME/.cache/parascan}"
