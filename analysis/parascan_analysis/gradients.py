@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .load import Run, Sweep  # noqa: E402
 from .panels import (  # noqa: E402
@@ -109,6 +110,7 @@ def plot_gradients(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by
             axes_pair[0].set_ylabel("max abs error of the gradient\n(loss units per parameter unit)")
             axes_pair[1].set_ylabel("relative error of the gradient\n(dimensionless)")
             for axes in axes_pair:
+                axes.xaxis.set_major_locator(MaxNLocator(5))
                 axes.set_yscale("log")
                 axes.grid(True, which="major", color="0.9", linewidth=0.6)
         for axes in axes_grid[-1]:

@@ -117,6 +117,7 @@ def plot_convergence(
             error_floor = _log_floor(run.trace["max_abs_error"] for run in row_runs)
             legend_handles = []
             repeat_counts = Counter(layout.line_key(run) for run in row_runs)
+            label_counts = Counter(_run_label(layout, run) for run in row_runs)
             legend_labels = set()
 
             for run in row_runs:
@@ -131,7 +132,7 @@ def plot_convergence(
                 error_line = _draw_log_line(
                     error_axes, iteration, run.trace["max_abs_error"], error_floor, colour, style, marked, width
                 )
-                _add_legend_entry(legend_handles, legend_labels, error_line, label, repeat_counts[layout.line_key(run)])
+                _add_legend_entry(legend_handles, legend_labels, error_line, label, label_counts[label])
                 result.lines[run.run_id] = PlottedLine(
                     run_id=run.run_id,
                     figure=stem,
@@ -203,6 +204,7 @@ def plot_depth(
         for axes, (row_key, row_runs) in zip(axes_column, rows.items()):
             legend_handles = []
             repeat_counts = Counter(layout.line_key(run) for run in row_runs)
+            label_counts = Counter(_run_label(layout, run) for run in row_runs)
             legend_labels = set()
             for run in row_runs:
                 colour, style = styles[layout.line_key(run)]
@@ -217,7 +219,7 @@ def plot_depth(
                     linewidth=_line_width(repeat_counts[layout.line_key(run)]),
                     **_depth_marker(marked, run.trace_length),
                 )
-                _add_legend_entry(legend_handles, legend_labels, handle, label, repeat_counts[layout.line_key(run)])
+                _add_legend_entry(legend_handles, legend_labels, handle, label, label_counts[label])
                 result.lines[run.run_id] = PlottedLine(
                     run_id=run.run_id,
                     figure=stem,
@@ -344,8 +346,8 @@ def _line_width(repeats: int) -> float:
 
 
 def _add_legend_entry(handles: list, labels: set, line: Line2D, label: str, repeats: int) -> None:
-    """Add one legend entry per label, counting the repeats a bundle of lines contains."""
-    text = label if repeats == 1 else f"{label} ({repeats} repeats)"
+    """Add one legend entry per label, counting the runs that share it (repeats with the same status)."""
+    text = label if repeats == 1 else f"{label} ({repeats} runs)"
     line.set_label(text)
     if text not in labels:
         labels.add(text)

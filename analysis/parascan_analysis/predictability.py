@@ -79,7 +79,12 @@ def plot_predictability(sweep: Sweep, runs, out_dir: Path, formats=("png",), gro
     axes.grid(True, color="0.9", linewidth=0.6)
     axes.set_xlabel("largest Lyapunov exponent of the sequential trajectory (per time step)")
     axes.set_ylabel("iterations to converge")
-    handles = [Line2D([], [], color=colour, marker="o", linestyle="", label=layout.series_label(key)) for key, colour in colours.items()]
+    drawn_series = {point.series for point in result.points}
+    handles = [
+        Line2D([], [], color=colour, marker="o", linestyle="", label=layout.series_label(key))
+        for key, colour in colours.items()
+        if layout.series_label(key) in drawn_series
+    ]
     handles += [Line2D([], [], color="0.3", marker=marker, linestyle="", label=f"cell {cell}") for cell, marker in cell_markers.items()]
     handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="", label="did not converge"))
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
