@@ -1,13 +1,18 @@
 """Plot a parascan sweep file.
 
-Usage: /usr/bin/python3 analysis/parascan_plot.py SWEEP.h5 [--out DIR] [--format png svg pdf]
-       [--group-by cell,solver,jacobian]
+Usage: /usr/bin/python3 analysis/parascan_plot.py [SUBCOMMAND] SWEEP.h5 [--out DIR]
+       [--format png svg pdf] [--group-by cell,solver,jacobian] [--where NAME=VALUE ...]
 
-Writes convergence_<figure>.png (residual and error against iteration) and
-depth_<figure>.png (exact prefix against iteration), then prints a summary.
-Sequential runs are not plotted because their trace has one entry. The summary
-lists them, and the runs with an empty trace. Exit status 2 means the input is
-not a readable parascan sweep file, 1 that the plots could not be written.
+Subcommands: convergence, depth, pareto, throughput, phases, gradients,
+predictability (one kind of figure each) and report (one HTML page with every
+figure that applies, a summary table also written as CSV, the spec and the
+environment). Without a subcommand the script writes convergence_<figure>.png
+and depth_<figure>.png, then prints a summary. docs/analysis.md describes
+every figure and option.
+
+Exit status 2 means bad input: not a readable parascan sweep file, an
+attribute that no run has, or a filter that matches no run. Exit status 1
+means the output could not be written.
 
 The code is in the parascan_analysis package next to this file.
 """

@@ -3,7 +3,8 @@
 The `--group-by` settings define the lines. When `cell` is one of them, each cell
 gets its own row of panels and the other group-by settings tell the lines apart.
 Every other setting that still separates two plotted runs of one line becomes a
-figure setting, so a line never joins two runs. `sequence_length` and `backend`
+figure setting, so a line never joins two runs other than repeats (runs that
+differ only in `repeat` or `seed`), which share a line style. `sequence_length` and `backend`
 are always figure settings unless grouped by, so file names stay stable across sweeps.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .load import SETTING_NAMES, Run, Setting
+from .load import OPTIONAL_SETTING_NAMES, REPEAT_SETTING_NAMES, SETTING_NAMES, Run, Setting
 
 DEFAULT_GROUP_BY = ("cell", "solver", "jacobian")
 ALWAYS_FIGURE_SETTINGS = ("sequence_length", "backend")
@@ -33,13 +34,13 @@ class Layout:
     line_settings: tuple[str, ...]
 
     def figure_key(self, run: Run) -> tuple[Setting, ...]:
-        return tuple(run.settings[name] for name in self.figure_settings)
+        return tuple(run.value(name) for name in self.figure_settings)
 
     def row_key(self, run: Run) -> Setting | None:
-        return None if self.row_setting is None else run.settings[self.row_setting]
+        return None if self.row_setting is None else run.value(self.row_setting)
 
     def line_key(self, run: Run) -> tuple[Setting, ...]:
-        return tuple(run.settings[name] for name in self.line_settings)
+        return tuple(run.value(name) for name in self.line_settings)
 
 
 def parse_group_by(text: str) -> tuple[str, ...]:
@@ -54,23 +55,25 @@ def parse_group_by(text: str) -> tuple[str, ...]:
 
 
 def choose_layout(runs: list[Run], group_by: tuple[str, ...] = DEFAULT_GROUP_BY) -> Layout:
-    """Choose the figure settings for `runs` so that each (figure, row, line) contains one run.
+    """Choose the figure settings for `runs` so that each (figure, row, line) contains one run or its repeats.
 
     A setting is added to the figure settings only when two runs that agree on
     every setting chosen so far differ in it. Settings that follow from others
     (for example `threads` from `backend`) therefore do not split figures.
+    The repeat settings (`repeat`, `seed`) never do: repeats share one line
+    key and are drawn as a bundle of lines in one style.
     """
     row_setting = ROW_SETTING if ROW_SETTING in group_by else None
     line_settings = tuple(name for name in group_by if name != ROW_SETTING)
     figure_settings = [name for name in ALWAYS_FIGURE_SETTINGS if name not in group_by]
 
-    for name in SETTING_NAMES:
-        if name in group_by or name in figure_settings:
+    for name in SETTING_NAMES + OPTIONAL_SETTING_NAMES:
+        if name in group_by or name in figure_settings or name in REPEAT_SETTING_NAMES:
             continue
         known = tuple(group_by) + tuple(figure_settings)
         values_per_group: dict[tuple, set] = defaultdict(set)
         for run in runs:
-            values_per_group[tuple(run.settings[key] for key in known)].add(run.settings[name])
+            values_per_group[tuple(run.value(key) for key in known)].add(run.value(name))
         if any(len(values) > 1 for values in values_per_group.values()):
             figure_settings.append(name)
 

@@ -51,10 +51,36 @@ SETTING_NAMES = (
     "scan_chunks",
 )
 
+# Settings that docs/output-format.md added after the first layout, and `repeat`,
+# which the sweep engine is adding. Files without them still load, and runs
+# that lack one get None for it.
+OPTIONAL_SETTING_NAMES = (
+    "chunk_mode",
+    "block_size",
+    "damping",
+    "elk_noise",
+    "on_divergence",
+    "prefix_tolerance",
+    "pass",
+    "repeat",
+)
+# Settings that only repeat a measurement. Runs that differ in nothing else are
+# repeats of one configuration, and the plots show their median and range.
+REPEAT_SETTING_NAMES = ("repeat", "seed")
+
 STATUSES = ("converged", "max_iterations", "diverged", "failed", "skipped")
 # Statuses whose runs may have an empty trace (or no trace group at all).
 STATUSES_WITHOUT_TRACE = ("failed", "skipped")
 TRACE_DATASETS = ("residual", "max_abs_error", "exact_prefix", "seconds")
+# Trace datasets read when present: the per-phase times and, provisionally, the
+# gradient errors of backward runs (see docs/analysis.md).
+OPTIONAL_TRACE_DATASETS = (
+    "seconds_linearize",
+    "seconds_scan",
+    "seconds_update",
+    "gradient_max_abs_error",
+    "gradient_relative_error",
+)
 
 Setting = Union[str, int, float]
 
@@ -81,6 +107,12 @@ class Run:
     @property
     def trace_length(self) -> int:
         return len(self.trace["residual"])
+
+    def value(self, name: str) -> object:
+        """Return the setting or attribute `name`, or None when the run has neither."""
+        if name in self.settings:
+            return self.settings[name]
+        return self.attributes.get(name)
 
     @property
     def is_sequential(self) -> bool:
@@ -150,9 +182,11 @@ def _read_run(run_id: str, group: h5py.Group | h5py.Dataset) -> Run:
         raise SweepFormatError(f"{where}: /runs/{run_id} is not a group")
     attributes = _read_attributes(group.attrs)
 
-    settings: dict[str, Setting] = {}
+    settings: dict[str, Setting | None] = {}
     for name in SETTING_NAMES:
         settings[name] = _require_attribute(attributes, name, where)
+    for name in OPTIONAL_SETTING_NAMES:
+        settings[name] = attributes.get(name)
     index = _require_attribute(attributes, "index", where, expected=int)
 
     status = _require_attribute(attributes, "status", where)
@@ -200,6 +234,10 @@ def _read_trace(group: h5py.Group, where: str, status: str, iterations: int) -> 
         if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1:
             raise SweepFormatError(f"{where}: trace '{name}' is not a one-dimensional dataset")
         trace[name] = dataset[()]
+    for name in OPTIONAL_TRACE_DATASETS:
+        dataset = trace_group.get(name)
+        if isinstance(dataset, h5py.Dataset) and dataset.ndim == 1:
+            trace[name] = dataset[()]
 
     lengths = {name: len(values) for name, values in trace.items()}
     if all(length == 0 for length in lengths.values()) and status in STATUSES_WITHOUT_TRACE:

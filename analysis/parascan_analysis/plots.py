@@ -20,7 +20,7 @@ before the floor substitution, so tests can compare them with the traces.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,7 @@ PANEL_HEIGHT_INCHES = 2.8
 PNG_DPI = 150
 REFERENCE_COLOUR = "black"
 FLOOR_COLOUR = "0.5"
+DEPTH_LOG_RATIO = 20
 
 
 @dataclass
@@ -77,11 +78,14 @@ class PlotResult:
     files: list[Path] = field(default_factory=list)
     lines: dict[str, PlottedLine] = field(default_factory=dict)
     """Plotted lines by run id."""
+    y_scale: dict[str, str] = field(default_factory=dict)
+    """Scale of the depth figures' y axes by file stem: `linear` or `log`."""
 
 
-def plotted_runs(sweep: Sweep) -> list[Run]:
-    """Return the runs that the plots draw: iterative runs with a non-empty trace."""
-    return [run for run in sweep.runs if not run.is_sequential and run.trace_length > 0]
+def plotted_runs(sweep: Sweep, runs: list[Run] | None = None) -> list[Run]:
+    """Return the runs that the plots draw: iterative runs with a non-empty trace, from `runs` or the whole sweep."""
+    runs = sweep.runs if runs is None else runs
+    return [run for run in runs if not run.is_sequential and run.trace_length > 0]
 
 
 def plot_convergence(
@@ -89,14 +93,15 @@ def plot_convergence(
     out_dir: Path,
     formats: tuple[str, ...] = ("png",),
     group_by: tuple[str, ...] = DEFAULT_GROUP_BY,
+    runs: list[Run] | None = None,
 ) -> PlotResult:
     """Write `convergence_<figure>.<format>`: residual and max_abs_error against iteration.
 
     Each row of panels is one cell, the left panel the residual with the
     tolerance as a dashed line, the right panel the error against the sequential
-    reference. Both y axes are logarithmic.
+    reference. Both y axes are logarithmic. `runs` selects a subset of the sweep's runs.
     """
-    runs = plotted_runs(sweep)
+    runs = plotted_runs(sweep, runs)
     layout = choose_layout(runs, group_by)
     styles = line_styles(layout, runs)
     result = PlotResult()
@@ -111,20 +116,23 @@ def plot_convergence(
             residual_floor = _log_floor(run.trace["residual"] for run in row_runs)
             error_floor = _log_floor(run.trace["max_abs_error"] for run in row_runs)
             legend_handles = []
+            repeat_counts = Counter(layout.line_key(run) for run in row_runs)
+            label_counts = Counter(_run_label(layout, run) for run in row_runs)
+            legend_labels = set()
 
             for run in row_runs:
                 colour, style = styles[layout.line_key(run)]
                 label = _run_label(layout, run)
                 iteration = np.arange(1, run.trace_length + 1)
                 marked = run.status != "converged"
+                width = _line_width(repeat_counts[layout.line_key(run)])
                 residual_line = _draw_log_line(
-                    residual_axes, iteration, run.trace["residual"], residual_floor, colour, style, marked
+                    residual_axes, iteration, run.trace["residual"], residual_floor, colour, style, marked, width
                 )
                 error_line = _draw_log_line(
-                    error_axes, iteration, run.trace["max_abs_error"], error_floor, colour, style, marked
+                    error_axes, iteration, run.trace["max_abs_error"], error_floor, colour, style, marked, width
                 )
-                error_line.set_label(label)
-                legend_handles.append(error_line)
+                _add_legend_entry(legend_handles, legend_labels, error_line, label, label_counts[label])
                 result.lines[run.run_id] = PlottedLine(
                     run_id=run.run_id,
                     figure=stem,
@@ -172,13 +180,18 @@ def plot_depth(
     out_dir: Path,
     formats: tuple[str, ...] = ("png",),
     group_by: tuple[str, ...] = DEFAULT_GROUP_BY,
+    runs: list[Run] | None = None,
+    y_scale: str = "auto",
 ) -> PlotResult:
     """Write `depth_<figure>.<format>`: exact_prefix against iteration, one panel per cell.
 
     The dotted line y = k is the lower bound that every solver reaches, one
     exact time step per iteration. The grey line at T marks a fully exact sequence.
+    `y_scale` is `linear`, `log` or `auto`: log when T is more than
+    DEPTH_LOG_RATIO times the largest iteration count of the panel, where the
+    line y = k would lie flat on the x axis of a linear scale.
     """
-    runs = plotted_runs(sweep)
+    runs = plotted_runs(sweep, runs)
     layout = choose_layout(runs, group_by)
     styles = line_styles(layout, runs)
     result = PlotResult()
@@ -190,6 +203,9 @@ def plot_depth(
 
         for axes, (row_key, row_runs) in zip(axes_column, rows.items()):
             legend_handles = []
+            repeat_counts = Counter(layout.line_key(run) for run in row_runs)
+            label_counts = Counter(_run_label(layout, run) for run in row_runs)
+            legend_labels = set()
             for run in row_runs:
                 colour, style = styles[layout.line_key(run)]
                 label = _run_label(layout, run)
@@ -200,11 +216,10 @@ def plot_depth(
                     run.trace["exact_prefix"],
                     color=colour,
                     linestyle=style,
-                    linewidth=1.5,
-                    label=label,
-                    **_end_marker(marked, run.trace_length - 1),
+                    linewidth=_line_width(repeat_counts[layout.line_key(run)]),
+                    **_depth_marker(marked, run.trace_length),
                 )
-                legend_handles.append(handle)
+                _add_legend_entry(legend_handles, legend_labels, handle, label, label_counts[label])
                 result.lines[run.run_id] = PlottedLine(
                     run_id=run.run_id,
                     figure=stem,
@@ -219,9 +234,10 @@ def plot_depth(
             max_iteration = max(run.trace_length for run in row_runs)
             lengths = {run.settings["sequence_length"] for run in row_runs}
             top = max(lengths)
+            bound_x = np.arange(1, min(max_iteration, top) + 1)
             (bound_handle,) = axes.plot(
-                [0, min(max_iteration, top)],
-                [0, min(max_iteration, top)],
+                bound_x,
+                bound_x,
                 color=REFERENCE_COLOUR,
                 linestyle=":",
                 linewidth=1.2,
@@ -235,9 +251,25 @@ def plot_depth(
                 legend_handles.append(length_handle)
 
             axes.set_xlim(0, max_iteration + 1)
-            axes.set_ylim(0, top * 1.05)
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+            use_log = y_scale == "log" or (y_scale == "auto" and top > DEPTH_LOG_RATIO * max_iteration)
+            if use_log:
+                # exact_prefix 0 cannot be drawn on a log axis, so the axis starts at 0.5 and a note states it.
+                axes.set_yscale("log")
+                axes.set_ylim(0.5, top * 1.6)
+                if any(np.any(np.asarray(run.trace["exact_prefix"]) == 0) for run in row_runs):
+                    axes.annotate(
+                        "entries with exact prefix 0 lie below the axis",
+                        xy=(0.99, 0.02),
+                        xycoords="axes fraction",
+                        horizontalalignment="right",
+                        fontsize="x-small",
+                        color=FLOOR_COLOUR,
+                    )
+            else:
+                axes.set_ylim(0, top * 1.05)
+                axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+            result.y_scale[stem] = "log" if use_log else "linear"
             axes.grid(True, color="0.9", linewidth=0.6)
             axes.set_ylabel("exact prefix\n(time steps)")
             if row_key is not None:
@@ -276,6 +308,15 @@ def _end_marker(marked: bool, last_index: int | None) -> dict:
     return {"marker": "X", "markersize": 8, "markeredgecolor": REFERENCE_COLOUR, "markevery": [last_index]}
 
 
+def _depth_marker(marked: bool, length: int) -> dict:
+    """Mark the end of an unconverged run, and draw a one-entry trace as a dot so that it stays visible."""
+    if marked:
+        return _end_marker(True, length - 1)
+    if length == 1:
+        return {"marker": "o", "markersize": 5}
+    return {}
+
+
 def _marker_indices(lines: dict[str, Line2D]) -> dict[str, int]:
     """Read the index of the end marker back from each drawn line."""
     indices = {}
@@ -299,16 +340,30 @@ def _log_floor(traces) -> float:
     return 10.0 ** (math.floor(math.log10(smallest)) - 1)
 
 
-def _draw_log_line(axes, iteration, values, floor, colour, style, marked) -> Line2D:
+def _line_width(repeats: int) -> float:
+    """Draw repeats thinner, so that a bundle of them shows their range without hiding other lines."""
+    return 1.5 if repeats == 1 else 0.9
+
+
+def _add_legend_entry(handles: list, labels: set, line: Line2D, label: str, repeats: int) -> None:
+    """Add one legend entry per label, counting the runs that share it (repeats with the same status)."""
+    text = label if repeats == 1 else f"{label} ({repeats} runs)"
+    line.set_label(text)
+    if text not in labels:
+        labels.add(text)
+        handles.append(line)
+
+
+def _draw_log_line(axes, iteration, values, floor, colour, style, marked, width=1.5) -> Line2D:
     """Draw values on a log axis with zeros at `floor` and non-finite values left out."""
     drawn_values = np.asarray(values, dtype=np.float64).copy()
     drawn_values[~np.isfinite(drawn_values)] = np.nan
     drawn_values[drawn_values <= 0] = floor
     finite = np.flatnonzero(np.isfinite(drawn_values))
     last_index = int(finite[-1]) if finite.size else None
-    (line,) = axes.plot(
-        iteration, drawn_values, color=colour, linestyle=style, linewidth=1.5, **_end_marker(marked, last_index)
-    )
+    # A one-entry trace is a single point, which a line without a marker does not show.
+    markers = _end_marker(marked, last_index) if marked or len(drawn_values) != 1 else {"marker": "o", "markersize": 5}
+    (line,) = axes.plot(iteration, drawn_values, color=colour, linestyle=style, linewidth=width, **markers)
     return line
 
 

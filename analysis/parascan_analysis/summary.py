@@ -58,7 +58,7 @@ def _status_counts(runs: list[Run]) -> str:
 def _iteration_table(runs: list[Run], group_by: tuple[str, ...]) -> str:
     groups: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
-        groups[tuple(run.settings[name] for name in group_by)].append(run)
+        groups[tuple(run.value(name) for name in group_by)].append(run)
 
     header = list(group_by) + ["runs", "converged", "median iterations"]
     rows = []

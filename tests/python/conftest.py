@@ -165,11 +165,91 @@ def write_sweep(path: Path, runs: list[dict], root_attributes: dict | None = Non
             if run["trace"] is None:
                 continue
             trace_group = group.create_group("trace")
-            for name in ("residual", "max_abs_error", "exact_prefix", "seconds"):
+            names = dict.fromkeys(("residual", "max_abs_error", "exact_prefix", "seconds") + tuple(run["trace"]))
+            for name in names:
                 dtype = np.int64 if name == "exact_prefix" else np.float64
                 values = run["trace"].get(name, np.empty(0, dtype=dtype))
                 trace_group.create_dataset(name, data=np.asarray(values, dtype=dtype))
     return path
+
+
+RICH_SEQUENCE_LENGTHS = (64, 256)
+RICH_REPEATS = 3
+RICH_LYAPUNOV = {"gru": -0.3, "diag_ssm": -1.2}
+
+
+def rich_runs() -> list[dict]:
+    """Return a sweep with repeats, two sequence lengths, two backends, phase times,
+    Lyapunov exponents and backward runs, each run as in `synthetic_runs`.
+
+    Repeats carry a `repeat` attribute and differ in `seed`. Times grow by 10 % per
+    repeat, so a configuration's median is the time of repeat 1 and its range the
+    times of repeats 0 and 2. One run diverges and one fails.
+    """
+    runs = []
+    solvers = (("sequential", "none", 1), ("jacobi", "zero", 12), ("newton", "exact", 3))
+    for cell in ("gru", "diag_ssm"):
+        for length in RICH_SEQUENCE_LENGTHS:
+            for backend in ("serial", "openmp"):
+                for repeat in range(RICH_REPEATS):
+                    sequential_seconds = 1e-5 * length * (1 + 0.1 * repeat)
+                    for solver, jacobian, iterations in solvers:
+                        scale = 1e-6 * length * (1 + 0.1 * repeat) * (0.5 if backend == "openmp" else 1.0)
+                        phases = {
+                            "seconds_linearize": np.full(iterations, 2 * scale),
+                            "seconds_scan": np.full(iterations, 3 * scale if solver == "newton" else 0.5 * scale),
+                            "seconds_update": np.full(iterations, 0.5 * scale),
+                        }
+                        other = 1.0 * scale
+                        seconds = sequential_seconds if solver == "sequential" else float(sum(np.sum(v) for v in phases.values()) + other)
+                        status = "converged"
+                        message = ""
+                        trace = geometric_trace(iterations, 1e-3 if solver == "newton" else 0.2)
+                        trace["exact_prefix"] = np.minimum(length, np.arange(1, iterations + 1) * (length // 4 if solver == "newton" else 2))
+                        if solver == "sequential":
+                            trace = make_trace([0.0], [0.0], [length])
+                        if cell == "diag_ssm" and solver == "jacobi" and length == 256 and backend == "serial" and repeat == 2:
+                            status = "diverged"
+                            trace["residual"][-1] = np.inf
+                        trace["seconds"] = np.cumsum(np.full(len(trace["residual"]), seconds / len(trace["residual"])))
+                        trace.update({name: values[: len(trace["residual"])] for name, values in phases.items()})
+                        index = len(runs)
+                        attributes = make_run_attributes(
+                            index, cell, solver, jacobian, backend=backend, sequence_length=length, seed=10 + repeat,
+                            repeat=repeat, iterations=len(trace["residual"]), status=status, message=message,
+                            seconds=seconds, tokens_per_second=2 * length / seconds,
+                            sequential_seconds=sequential_seconds, speedup_over_sequential=sequential_seconds / seconds,
+                            final_residual=float(trace["residual"][-1]), final_max_abs_error=float(trace["max_abs_error"][-1]),
+                            final_exact_prefix=int(trace["exact_prefix"][-1]),
+                            lyapunov_exponent=RICH_LYAPUNOV[cell] + 0.01 * repeat, **{"pass": "forward"},
+                        )
+                        runs.append({"id": f"r{index:04d}-{index * 2654435761 % 2**32:08x}", "attributes": attributes, "trace": trace})
+
+    for repeat in range(2):
+        index = len(runs)
+        trace = geometric_trace(4, 1e-3)
+        trace["gradient_max_abs_error"] = np.array([1e-2, 1e-4, 1e-7, 1e-10]) * (1 + repeat)
+        trace["gradient_relative_error"] = np.array([1e-1, 1e-3, 1e-6, 1e-9]) * (1 + repeat)
+        for name in ("seconds_linearize", "seconds_scan", "seconds_update"):
+            trace[name] = np.full(4, 1e-4)
+        attributes = make_run_attributes(
+            index, "gru", "newton", "exact", sequence_length=64, seed=10 + repeat, repeat=repeat, iterations=4,
+            backward_seconds=0.003, final_residual=float(trace["residual"][-1]),
+            final_max_abs_error=float(trace["max_abs_error"][-1]), final_exact_prefix=int(trace["exact_prefix"][-1]),
+            **{"pass": "forward_backward"},
+        )
+        runs.append({"id": f"r{index:04d}-{index * 2654435761 % 2**32:08x}", "attributes": attributes, "trace": trace})
+
+    index = len(runs)
+    attributes = make_run_attributes(index, "gru", "newton", "diagonal", sequence_length=64, iterations=0,
+                                     status="failed", message="synthetic failure", repeat=0, **{"pass": "forward"})
+    runs.append({"id": f"r{index:04d}-{index * 2654435761 % 2**32:08x}", "attributes": attributes, "trace": {}})
+    return runs
+
+
+@pytest.fixture
+def rich_sweep_file(tmp_path: Path) -> Path:
+    return write_sweep(tmp_path / "rich.h5", rich_runs())
 
 
 @pytest.fixture

@@ -1,0 +1,597 @@
+"""Tests of the analysis subcommands: pareto, throughput, phases, gradients, predictability, report,
+filters, grouping and repeats, on synthetic sweep files and, when PARASCAN_BIN is set, on an engine sweep."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import PLOT_SCRIPT, RICH_REPEATS, rich_runs, write_sweep
+from parascan_analysis import load_sweep
+from parascan_analysis.cli import main
+from parascan_analysis.gradients import plot_gradients
+from parascan_analysis.pareto import pareto_front, plot_pareto
+from parascan_analysis.phases import plot_phases
+from parascan_analysis.plots import plot_depth
+from parascan_analysis.predictability import plot_predictability
+from parascan_analysis.selection import AnalysisInputError, apply_filters, group_repeats, parse_filter
+from parascan_analysis.throughput import plot_throughput
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+GROUP_BY = ("cell", "solver", "jacobian")
+
+
+def read_runs(path: Path) -> dict[str, dict]:
+    """Read every run's attributes and trace straight from the file with h5py."""
+    runs = {}
+    with h5py.File(path, "r") as file:
+        for run_id, group in file["runs"].items():
+            attributes = {name: group.attrs[name] for name in group.attrs}
+            trace = {name: group["trace"][name][()] for name in group["trace"]} if "trace" in group else {}
+            runs[run_id] = {"attributes": attributes, "trace": trace}
+    return runs
+
+
+def assert_pngs(paths: list[Path]) -> None:
+    assert paths, "no file written"
+    for path in paths:
+        data = Path(path).read_bytes()
+        assert data.startswith(PNG_SIGNATURE), path
+        assert len(data) > 10_000, path
+
+
+def run_main(capsys, *arguments) -> tuple[int, str, str]:
+    code = main([str(argument) for argument in arguments])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def repeats_of(runs: dict[str, dict], run_id: str) -> list[str]:
+    """Return the ids of the runs whose settings equal those of `run_id` except repeat and seed."""
+    ignored = {"repeat", "seed", "index", "run_id", "settings_json"}
+    outcome = {"status", "message", "iterations", "seconds", "tokens_per_second", "sequential_seconds",
+               "speedup_over_sequential", "initial_residual", "final_residual", "final_max_abs_error",
+               "final_exact_prefix", "returned_iterate", "memory_estimate_bytes", "converged_sequential_depth",
+               "lyapunov_exponent", "backward_seconds", "resets"}
+
+    def key(attributes):
+        return tuple(sorted((name, str(value)) for name, value in attributes.items() if name not in ignored | outcome))
+
+    target = key(runs[run_id]["attributes"])
+    return [other for other, run in runs.items() if key(run["attributes"]) == target]
+
+
+# Pareto front
+
+
+@pytest.mark.parametrize(
+    "points, maximize, expected",
+    [
+        ([(1, 5), (2, 3), (3, 4), (4, 1), (5, 1)], False, [0, 1, 3]),
+        ([(1, 1)], False, [0]),
+        ([], False, []),
+        ([(2, 2), (2, 2), (3, 3)], False, [0, 1]),
+        ([(1, 5), (1, 4)], False, [1]),
+        ([(1, 1), (2, 5), (3, 4), (4, 9)], True, [0, 1, 3]),
+        ([(1, math.inf), (2, 3), (math.nan, 0)], False, [1]),
+        ([(3, 1), (2, 2), (1, 3)], False, [2, 1, 0]),
+    ],
+)
+def test_pareto_front_hand_made_points(points, maximize, expected):
+    assert pareto_front(points, maximize_y=maximize) == expected
+
+
+def test_pareto_front_is_non_dominated():
+    generator = np.random.default_rng(7)
+    points = [tuple(point) for point in generator.uniform(0, 1, size=(60, 2))]
+    front = set(pareto_front(points))
+
+    for index, (x, y) in enumerate(points):
+        dominated = any(ox <= x and oy <= y and (ox < x or oy < y) for ox, oy in points)
+        assert (index in front) == (not dominated), index
+
+
+# Filters and grouping
+
+
+def test_filter_numeric_comparison(rich_sweep_file):
+    runs = load_sweep(rich_sweep_file).runs
+
+    selected = apply_filters(runs, [parse_filter("sequence_length>100")])
+
+    assert selected
+    assert {run.value("sequence_length") for run in selected} == {256}
+    assert len(apply_filters(runs, [parse_filter("sequence_length>=64")])) == len(runs)
+    assert {run.value("sequence_length") for run in apply_filters(runs, [parse_filter("sequence_length<=64")])} == {64}
+    # 64.0 equals the integer 64 numerically, not as text.
+    assert {run.value("sequence_length") for run in apply_filters(runs, [parse_filter("sequence_length=64.0")])} == {64}
+
+
+def test_filter_string_lists_and_combined(rich_sweep_file):
+    runs = load_sweep(rich_sweep_file).runs
+
+    either = apply_filters(runs, [parse_filter("solver=jacobi,newton")])
+    combined = apply_filters(runs, [parse_filter("cell=gru"), parse_filter("solver!=sequential"), parse_filter("repeat<1")])
+
+    assert {run.value("solver") for run in either} == {"jacobi", "newton"}
+    assert combined
+    assert all(run.value("cell") == "gru" for run in combined)
+    assert all(run.value("solver") != "sequential" for run in combined)
+    assert {run.value("repeat") for run in combined} == {0}
+
+
+def test_filter_order_operator_on_string(rich_sweep_file):
+    runs = load_sweep(rich_sweep_file).runs
+
+    with pytest.raises(AnalysisInputError, match="attribute 'cell' is 'gru', not a number"):
+        apply_filters(runs, [parse_filter("cell<gru")])
+
+
+@pytest.mark.parametrize("text", ["cell", "=gru", "cell=", "cell~gru"])
+def test_filter_invalid_syntax(text):
+    with pytest.raises(ValueError, match="invalid filter"):
+        parse_filter(text)
+
+
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        (["--where", "cell=lstm2"], "filter 'cell=lstm2' matches no run"),
+        (["--where", "colour=red"], "filter 'colour=red': unknown setting 'colour'"),
+        (["--where", "cell=gru", "--where", "cell=diag_ssm"], "together match no run"),
+        (["--group-by", "solver,colour"], "--group-by: unknown setting 'colour'"),
+    ],
+)
+def test_cli_bad_selection_exits_2(capsys, rich_sweep_file, tmp_path, arguments, expected):
+    code, out, err = run_main(capsys, "pareto", rich_sweep_file, "--out", tmp_path / "plots", *arguments)
+
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"parascan_plot: error: {rich_sweep_file}: ")
+    assert expected in lines[0]
+    assert not (tmp_path / "plots").exists()
+
+
+def test_cli_where_selects_runs(capsys, rich_sweep_file, tmp_path):
+    code, out, err = run_main(capsys, "pareto", rich_sweep_file, "--out", tmp_path, "--where", "backend=serial", "--where", "sequence_length<100")
+
+    assert code == 0, err
+    assert sorted(path.name for path in tmp_path.glob("*.png")) == ["pareto_T64_serial.png"]
+
+
+def test_group_by_any_attribute(rich_sweep_file, tmp_path):
+    sweep = load_sweep(rich_sweep_file)
+    result = plot_pareto(sweep, sweep.runs, tmp_path, group_by=("cell", "pass"))
+
+    series = {point.series for point in result.points}
+    assert series == {"forward", "forward_backward"}
+    # Solver and jacobian are no longer series, so they appear in the labels.
+    labels = {point.label for point in result.points if point.series == "forward"}
+    assert any("solver=jacobi" in label for label in labels)
+
+
+def test_repeats_grouped_on_everything_else(rich_sweep_file):
+    runs = load_sweep(rich_sweep_file).runs
+    configurations = group_repeats(runs)
+    on_disk = read_runs(rich_sweep_file)
+
+    for configuration in configurations:
+        ids = sorted(run.run_id for run in configuration.runs)
+        assert ids == sorted(repeats_of(on_disk, ids[0]))
+    sizes = sorted(len(configuration.runs) for configuration in configurations)
+    assert sizes.count(RICH_REPEATS) == 2 * 2 * 2 * 3
+    assert sizes.count(2) == 1  # the two backward repeats
+    assert sizes.count(1) == 1  # the failed run
+
+
+# Subcommands: plotted data against the file
+
+
+def test_pareto_points_match_file(rich_sweep_file, tmp_path):
+    sweep = load_sweep(rich_sweep_file)
+    on_disk = read_runs(rich_sweep_file)
+    result = plot_pareto(sweep, sweep.runs, tmp_path)
+
+    assert_pngs(result.files)
+    assert sorted(path.name for path in result.files) == [
+        "pareto_T256_openmp.png", "pareto_T256_serial.png", "pareto_T64_openmp.png", "pareto_T64_serial.png",
+    ]
+    plotted = set()
+    for point in result.points:
+        seconds = [on_disk[run_id]["attributes"]["seconds"] for run_id in point.run_ids]
+        errors = [on_disk[run_id]["attributes"]["final_max_abs_error"] for run_id in point.run_ids]
+        assert point.seconds.median == pytest.approx(np.median(seconds))
+        assert (point.seconds.minimum, point.seconds.maximum) == (min(seconds), max(seconds))
+        assert point.final_error.median == pytest.approx(np.median(errors))
+        assert sorted(point.run_ids) == sorted(repeats_of(on_disk, point.run_ids[0]))
+        plotted.update(point.run_ids)
+    failed = {run_id for run_id, run in on_disk.items() if run["attributes"]["status"] == "failed"}
+    assert plotted == set(on_disk) - failed
+
+
+def test_pareto_front_flags_match_front(rich_sweep_file, tmp_path):
+    sweep = load_sweep(rich_sweep_file)
+    result = plot_pareto(sweep, sweep.runs, tmp_path)
+
+    panels = {}
+    for point in result.points:
+        panels.setdefault((point.figure, point.row), []).append(point)
+    for points in panels.values():
+        coordinates = [(point.seconds.median, point.final_error.median) for point in points]
+        front = set(pareto_front(coordinates))
+        assert [point.on_error_front for point in points] == [index in front for index in range(len(points))]
+        assert any(point.on_error_front for point in points)
+
+
+def test_pareto_zero_and_tiny_errors(tmp_path):
+    # Repeats with error 0 and errors far below every other configuration's minimum.
+    runs = rich_runs()
+    chosen = [
+        run for run in runs
+        if run["attributes"]["cell"] == "gru" and run["attributes"]["solver"] == "newton"
+        and run["attributes"]["sequence_length"] == 64 and run["attributes"]["backend"] == "serial"
+        and run["attributes"]["jacobian"] == "exact" and run["attributes"]["pass"] == "forward"
+    ]
+    assert len(chosen) == RICH_REPEATS
+    for run, error in zip(chosen, (0.0, 1e-17, 1e-17)):
+        run["attributes"]["final_max_abs_error"] = error
+    path = write_sweep(tmp_path / "tiny_errors.h5", runs)
+    sweep = load_sweep(path)
+
+    result = plot_pareto(sweep, sweep.runs, tmp_path)
+
+    point = next(point for point in result.points if chosen[0]["id"] in point.run_ids)
+    assert point.final_error.minimum == 0.0
+    assert point.final_error.median == 1e-17
+    assert_pngs(result.files)
+
+
+def test_throughput_lines_match_file(rich_sweep_file, tmp_path):
+    sweep = load_sweep(rich_sweep_file)
+    on_disk = read_runs(rich_sweep_file)
+    result = plot_throughput(sweep, sweep.runs, tmp_path)
+
+    assert_pngs(result.files)
+    for line in result.lines:
+        by_length = {}
+        for run_id in line.run_ids:
+            attributes = on_disk[run_id]["attributes"]
+            assert attributes["backend"] == line.backend
+            by_length.setdefault(attributes["sequence_length"], []).append(attributes)
+        assert list(line.sequence_length) == sorted(by_length)
+        for position, length in enumerate(line.sequence_length):
+            tokens = [attributes["tokens_per_second"] for attributes in by_length[length]]
+            speedups = [attributes["speedup_over_sequential"] for attributes in by_length[length]]
+            assert line.tokens_per_second[position] == pytest.approx(np.median(tokens))
+            assert line.tokens_range[:, position] == pytest.approx([min(tokens), max(tokens)])
+            assert line.speedup[position] == pytest.approx(np.median(speedups))
+    forward_lines = [line for line in result.lines if "forward_backward" not in line.label]
+    assert len(forward_lines) == 2 * 2 * 3  # cells x backends x solvers
+    assert all(list(line.sequence_length) == [64, 256] for line in forward_lines)
+
+
+def test_phases_bars_match_file(rich_sweep_file, tmp_path):
+    sweep = load_sweep(rich_sweep_file)
+    on_disk = read_runs(rich_sweep_file)
+    result = plot_phases(sweep, sweep.runs, tmp_path)
+
+    assert_pngs(result.files)
+    assert result.bars
+    for bar in result.bars:
+        for name in ("seconds_linearize", "seconds_scan", "seconds_update"):
+            sums = [float(np.sum(on_disk[run_id]["trace"][name])) for run_id in bar.run_ids]
+            assert bar.seconds[name] == pytest.approx(np.median(sums)), (bar.label, name)
+        totals = [on_disk[run_id]["attributes"]["seconds"] for run_id in bar.run_ids]
+        assert bar.total_range == pytest.approx((min(totals), max(totals)))
+    backward = [bar for bar in result.bars if "forward_backward" in bar.label]
+    assert backward and backward[0].seconds["backward_seconds"] == pytest.approx(0.003)
+    diverged = [bar for bar in result.bars if "diverged" in bar.statuses]
+    assert len(diverged) == 1
+
+
+def test_phases_without_phase_datasets_exits_2(capsys, sweep_file, tmp_path):
+    code, out, err = run_main(capsys, "phases", sweep_file, "--out", tmp_path / "plots")
+
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "missing trace datasets seconds_linearize" in err
+    assert str(sweep_file) in err
+    assert not (tmp_path / "plots").exists()
+
+
+def test_gradients_lines_match_file(rich_sweep_file, tmp_path):
+    sweep = load_sweep(rich_sweep_file)
+    on_disk = read_runs(rich_sweep_file)
+    result = plot_gradients(sweep, sweep.runs, tmp_path)
+
+    assert_pngs(result.files)
+    backward = {run_id for run_id, run in on_disk.items() if run["attributes"]["pass"] == "forward_backward"}
+    assert {line.run_id for line in result.lines} == backward
+    for line in result.lines:
+        trace = on_disk[line.run_id]["trace"]
+        np.testing.assert_array_equal(line.seconds, trace["seconds"])
+        for name in ("gradient_max_abs_error", "gradient_relative_error"):
+            np.testing.assert_array_equal(line.values[name], trace[name])
+
+
+def test_gradients_without_backward_runs(sweep_file, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(PLOT_SCRIPT), "gradients", str(sweep_file), "--out", str(tmp_path / "plots")],
+        capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.count("\n") == 1
+    assert "no backward runs" in result.stdout
+    assert str(sweep_file) in result.stdout
+    assert not (tmp_path / "plots").exists()
+
+
+def test_predictability_points_match_file(rich_sweep_file, tmp_path):
+    sweep = load_sweep(rich_sweep_file)
+    on_disk = read_runs(rich_sweep_file)
+    result = plot_predictability(sweep, sweep.runs, tmp_path)
+
+    assert_pngs(result.files)
+    expected = {
+        run_id
+        for run_id, run in on_disk.items()
+        if run["attributes"]["solver"] != "sequential"
+        and run["attributes"]["status"] != "failed"
+        and "lyapunov_exponent" in run["attributes"]
+    }
+    assert {point.run_id for point in result.points} == expected
+    for point in result.points:
+        attributes = on_disk[point.run_id]["attributes"]
+        assert point.lyapunov_exponent == attributes["lyapunov_exponent"]
+        assert point.iterations == attributes["iterations"]
+        assert point.series == f"{attributes['solver']} / {attributes['jacobian']}"
+
+
+def test_predictability_missing_attribute_exits_2(capsys, sweep_file, tmp_path):
+    code, out, err = run_main(capsys, "predictability", sweep_file, "--out", tmp_path / "plots")
+
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert "missing attribute 'lyapunov_exponent'" in err
+    assert str(sweep_file) in err
+
+
+def test_throughput_missing_attribute_exits_2(capsys, tmp_path):
+    runs = rich_runs()
+    del runs[4]["attributes"]["tokens_per_second"]
+    path = write_sweep(tmp_path / "missing.h5", runs)
+
+    code, out, err = run_main(capsys, "throughput", path, "--out", tmp_path / "plots")
+
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert f"run {runs[4]['id']}: missing attribute 'tokens_per_second'" in err
+
+
+@pytest.mark.parametrize("command", ["convergence", "depth", "pareto", "throughput", "phases", "gradients", "predictability", "report"])
+def test_subcommand_rejects_non_sweep(capsys, tmp_path, command):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as file:
+        file.attrs["format"] = "something-else"
+
+    code, out, err = run_main(capsys, command, path, "--out", tmp_path / "out")
+
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert f"{path}: not a parascan sweep file" in err
+
+
+def test_depth_log_axis_for_long_sequences(rich_sweep_file, sweep_file, tmp_path):
+    rich = load_sweep(rich_sweep_file)
+    short = load_sweep(sweep_file)
+
+    scales = plot_depth(rich, tmp_path).y_scale
+    # T = 256 against at most 12 iterations: the line y = k needs a log axis. T = 64 does not.
+    # `pass` splits figures because the backward runs differ from the others only in it.
+    assert {stem: scale for stem, scale in scales.items() if "T256" in stem} == {
+        "depth_T256_serial_pass-forward": "log", "depth_T256_openmp_pass-forward": "log",
+    }
+    assert {scale for stem, scale in scales.items() if "T64" in stem} == {"linear"}
+    # T = 20 against 30 iterations stays linear.
+    assert set(plot_depth(short, tmp_path).y_scale.values()) == {"linear"}
+    assert set(plot_depth(short, tmp_path, y_scale="log").y_scale.values()) == {"log"}
+
+
+@pytest.mark.parametrize("command, pattern", [
+    ("convergence", "convergence_*.png"), ("depth", "depth_*.png"), ("pareto", "pareto_*.png"),
+    ("throughput", "throughput_*.png"), ("phases", "phases_*.png"), ("gradients", "gradients_*.png"),
+    ("predictability", "predictability.png"),
+])
+def test_subcommand_writes_pngs(capsys, rich_sweep_file, tmp_path, command, pattern):
+    code, out, err = run_main(capsys, command, rich_sweep_file, "--out", tmp_path)
+
+    assert code == 0, err
+    written = sorted(tmp_path.glob(pattern))
+    assert_pngs(written)
+    assert {line.removeprefix("wrote ") for line in out.splitlines()} == {str(path) for path in written}
+
+
+def test_subcommand_svg_and_pdf(capsys, rich_sweep_file, tmp_path):
+    out_dir = tmp_path / "plots"
+    code, out, err = run_main(capsys, "pareto", rich_sweep_file, "--out", out_dir, "--format", "svg", "pdf", "--where", "sequence_length=64")
+
+    assert code == 0, err
+    assert sorted(path.name for path in out_dir.iterdir()) == [
+        "pareto_T64_openmp.pdf", "pareto_T64_openmp.svg", "pareto_T64_serial.pdf", "pareto_T64_serial.svg",
+    ]
+
+
+# Report
+
+
+def check_report(out_dir: Path, sweep_path: Path) -> None:
+    """Check the report folder of a sweep against the file: tables, CSV and embedded figures."""
+    on_disk = read_runs(sweep_path)
+    page = (out_dir / "report.html").read_text()
+    statuses = [run["attributes"]["status"] for run in on_disk.values()]
+    for status in ("converged", "max_iterations", "diverged", "failed", "skipped"):
+        assert f'<li class="status-{status}">{status}: <b>{statuses.count(status)}</b></li>' in page
+
+    with (out_dir / "runs.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert sorted(row["run_id"] for row in rows) == sorted(on_disk)
+    for row in rows:
+        assert row["status"] == on_disk[row["run_id"]]["attributes"]["status"]
+        if row["status"] != "converged":
+            assert f'<tr class="status-{row["status"]}"><td>{row["run_id"]}</td>' in page
+
+    with (out_dir / "summary.csv").open() as stream:
+        summary = list(csv.DictReader(stream))
+    assert sum(int(row["runs"]) for row in summary) == len(on_disk)
+    for status in ("converged", "max_iterations", "diverged", "failed", "skipped"):
+        assert sum(int(row[status]) for row in summary) == statuses.count(status)
+
+    figures = sorted((out_dir / "figures").glob("*.png"))
+    assert_pngs(figures)
+    assert page.count('<img src="data:image/png;base64,') == len(figures)
+    for scheme in ("file://", "http://", "https://"):
+        assert scheme not in page
+
+
+def test_report_synthetic(capsys, rich_sweep_file, tmp_path):
+    code, out, err = run_main(capsys, "report", rich_sweep_file, "--out", tmp_path / "report")
+
+    assert code == 0, err
+    check_report(tmp_path / "report", rich_sweep_file)
+    names = {path.name for path in (tmp_path / "report" / "figures").iterdir()}
+    for prefix in ("convergence_", "depth_", "pareto_", "throughput_", "phases_", "gradients_", "predictability"):
+        assert any(name.startswith(prefix) for name in names), prefix
+    with (tmp_path / "report" / "summary.csv").open() as stream:
+        summary = list(csv.DictReader(stream))
+    row = next(row for row in summary if row["cell"] == "gru" and row["solver"] == "jacobi"
+               and row["sequence_length"] == "64" and row["backend"] == "serial")
+    on_disk = read_runs(rich_sweep_file)
+    seconds = sorted(run["attributes"]["seconds"] for run in on_disk.values()
+                     if run["attributes"]["cell"] == "gru" and run["attributes"]["solver"] == "jacobi"
+                     and run["attributes"]["sequence_length"] == 64 and run["attributes"]["backend"] == "serial")
+    assert float(row["seconds_median"]) == pytest.approx(seconds[1], rel=1e-5)
+    assert float(row["seconds_min"]) == pytest.approx(seconds[0], rel=1e-5)
+    assert float(row["seconds_max"]) == pytest.approx(seconds[-1], rel=1e-5)
+
+
+def test_report_marks_failed_and_skipped(capsys, sweep_file, tmp_path):
+    code, out, err = run_main(capsys, "report", sweep_file, "--out", tmp_path / "report")
+
+    assert code == 0, err
+    check_report(tmp_path / "report", sweep_file)
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "cell &#x27;lstm&#x27; is not registered" in page
+    assert "Not drawn: no backward runs" in page
+    assert "Not drawn: missing attribute &#x27;lyapunov_exponent&#x27;" in page
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package chromium)")
+def test_report_loads_in_chromium(capsys, rich_sweep_file, tmp_path):
+    code, out, err = run_main(capsys, "report", rich_sweep_file, "--out", tmp_path / "report")
+    assert code == 0, err
+    page = tmp_path / "report" / "report.html"
+
+    # --virtual-time-budget lets the page's load handler run before the DOM is dumped.
+    browser = subprocess.run(
+        [CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=5000",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+
+    assert browser.returncode == 0, browser.stderr[-2000:]
+    dom = browser.stdout
+    figures = len(list((tmp_path / "report" / "figures").glob("*.png")))
+    images = re.findall(r"<img [^>]*>", dom)
+    assert len(images) == figures
+    assert f'data-images-checked="{figures}"' in dom
+    for image in images:
+        assert 'data-loaded="yes"' in image, image[:200]
+
+
+# Engine output
+
+
+ENGINE_SPEC = {
+    "name": "tiny_analysis",
+    "state_dim": 8,
+    "input_dim": 4,
+    "batch": 2,
+    "dtype": "float64",
+    "max_iterations": 40,
+    "input": "gaussian",
+    "backend": "serial",
+    "axes": {"cell": ["gru", "diag_ssm"], "sequence_length": [32, 128], "seed": [1, 2]},
+    "zip": {"solver": ["sequential", "jacobi", "newton"], "jacobian": ["none", "zero", "exact"]},
+}
+
+
+@pytest.mark.skipif(not os.environ.get("PARASCAN_BIN"), reason="PARASCAN_BIN is not set to the parascan executable")
+def test_engine_sweep_every_subcommand(capsys, tmp_path):
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(ENGINE_SPEC))
+    engine = subprocess.run(
+        [os.environ["PARASCAN_BIN"], "run", str(spec_path), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert engine.returncode == 0, engine.stderr
+    sweep_path = tmp_path / "tiny_analysis.h5"
+    sweep = load_sweep(sweep_path)
+    on_disk = read_runs(sweep_path)
+    assert len(on_disk) == 2 * 2 * 2 * 3
+
+    for name in ("pareto", "throughput", "phases"):
+        (tmp_path / name).mkdir()
+    pareto = plot_pareto(sweep, sweep.runs, tmp_path / "pareto")
+    assert_pngs(pareto.files)
+    for point in pareto.points:
+        # Seeds 1 and 2 are repeats of one configuration.
+        assert len(point.run_ids) == 2
+        seconds = [on_disk[run_id]["attributes"]["seconds"] for run_id in point.run_ids]
+        assert point.seconds.median == pytest.approx(np.median(seconds))
+
+    throughput = plot_throughput(sweep, sweep.runs, tmp_path / "throughput")
+    assert_pngs(throughput.files)
+    for line in throughput.lines:
+        assert list(line.sequence_length) == [32, 128]
+        tokens = [on_disk[run_id]["attributes"]["tokens_per_second"] for run_id in line.run_ids[:2]]
+        assert line.tokens_per_second[0] == pytest.approx(np.median(tokens))
+
+    phases = plot_phases(sweep, sweep.runs, tmp_path / "phases")
+    assert_pngs(phases.files)
+    for bar in phases.bars:
+        sums = [float(np.sum(on_disk[run_id]["trace"]["seconds_scan"])) for run_id in bar.run_ids]
+        assert bar.seconds["seconds_scan"] == pytest.approx(np.median(sums))
+
+    for command in ("convergence", "depth", "pareto", "throughput", "phases"):
+        code, out, err = run_main(capsys, command, sweep_path, "--out", tmp_path / "cli", "--where", "cell=gru")
+        assert code == 0, (command, err)
+        assert_pngs(sorted((tmp_path / "cli").glob(f"{command}_*.png")))
+    code, out, err = run_main(capsys, "gradients", sweep_path, "--out", tmp_path / "cli")
+    assert code == 0
+    assert "no backward runs" in out
+    code, out, err = run_main(capsys, "predictability", sweep_path, "--out", tmp_path / "cli")
+    assert code == 2
+    assert "missing attribute 'lyapunov_exponent'" in err
+
+    code, out, err = run_main(capsys, "report", sweep_path, "--out", tmp_path / "report")
+    assert code == 0, err
+    check_report(tmp_path / "report", sweep_path)
