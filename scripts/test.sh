@@ -13,7 +13,10 @@ build_dir="${PARASCAN_BUILD_DIR:-$root/build}"
 # 100 packages), so only the test command installs it, not the setup.
 if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
   echo "test: installing chromium for the report-page test" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null ||
+  # The package lists may predate chromium's current version: refresh once on failure.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; } ||
     echo "test: chromium could not be installed; the report-page test will be skipped" >&2
 fi
 
