@@ -16,5 +16,6 @@ esac
 echo "build: configuring in $build_dir with Kokkos_DIR=$kokkos_dir" >&2
 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DKokkos_DIR="$kokkos_dir" >/dev/null
 echo "build: compiling (this takes a few minutes the first time)" >&2
-cmake --build "$build_dir" -j "$(nproc)"
+# PARASCAN_BUILD_TARGET=parascan_runtime builds the executable and plugins only.
+cmake --build "$build_dir" -j "$(nproc)" ${PARASCAN_BUILD_TARGET:+--target "$PARASCAN_BUILD_TARGET"}
 echo "build: done; parascan is $build_dir/bin/parascan" >&2

@@ -8,7 +8,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${PARASCAN_BUILD_DIR:-$root/build}"
 results="${PARASCAN_RESULTS:-$root/results}"
 
-"$root/scripts/build.sh"
+PARASCAN_BUILD_TARGET=parascan_runtime "$root/scripts/build.sh"
 
 "$build_dir/bin/parascan" run "$root/experiments/quickstart.json" --out "$results"
 /usr/bin/python3 "$root/analysis/parascan_plot.py" "$results/quickstart.h5" --out "$results/quickstart_plots"
