@@ -80,6 +80,13 @@ def choose_layout(runs: list[Run], group_by: tuple[str, ...] = DEFAULT_GROUP_BY)
     return Layout(tuple(figure_settings), row_setting, line_settings)
 
 
+def shown_value(name: str, value: Setting) -> Setting:
+    """Return the value as people read it: chunk_size and block_size 0 mean none."""
+    if name in ("chunk_size", "block_size") and value == 0:
+        return "none"
+    return value
+
+
 def figure_suffix(layout: Layout, figure_key: tuple[Setting, ...]) -> str:
     """Build the file name part for one figure, for example `T50_serial` or `T50_serial_dtype-float32`."""
     parts = []
@@ -89,7 +96,7 @@ def figure_suffix(layout: Layout, figure_key: tuple[Setting, ...]) -> str:
         elif name == "backend":
             parts.append(str(value))
         else:
-            parts.append(f"{name}-{value}")
+            parts.append(f"{name}-{shown_value(name, value)}")
     suffix = "_".join(parts) if parts else "all"
     return "".join(character if character.isalnum() or character in "-_.+" else "-" for character in suffix)
 
@@ -100,7 +107,7 @@ def figure_title(sweep_name: str, layout: Layout, figure_key: tuple[Setting, ...
         if name == "sequence_length":
             parts.append(f"T = {value}")
         else:
-            parts.append(f"{name} {value}")
+            parts.append(f"{name} {shown_value(name, value)}")
     return f"Sweep {sweep_name}" + (": " + ", ".join(parts) if parts else "")
 
 
@@ -108,7 +115,8 @@ def line_label(layout: Layout, line_key: tuple[Setting, ...]) -> str:
     """Join the line's settings: strings as they are, numbers as `name=value`."""
     parts = []
     for name, value in zip(layout.line_settings, line_key):
-        parts.append(value if isinstance(value, str) else f"{name}={value}")
+        value = shown_value(name, value)
+        parts.append(value if isinstance(value, str) and name not in ("chunk_size", "block_size") else f"{name}={value}")
     return " / ".join(parts) if parts else "run"
 
 

@@ -113,7 +113,10 @@ def plot_convergence(
 
         for row_axes, (row_key, row_runs) in zip(axes_grid, rows.items()):
             residual_axes, error_axes = row_axes
-            residual_floor = _log_floor(run.trace["residual"] for run in row_runs)
+            # The tolerance counts as a value too, so "exactly 0" is drawn below its line.
+            residual_floor = _log_floor(
+                [run.trace["residual"] for run in row_runs] + [[run.settings["tolerance"]] for run in row_runs]
+            )
             error_floor = _log_floor(run.trace["max_abs_error"] for run in row_runs)
             legend_handles = []
             repeat_counts = Counter(layout.line_key(run) for run in row_runs)
@@ -235,13 +238,29 @@ def plot_depth(
             lengths = {run.settings["sequence_length"] for run in row_runs}
             top = max(lengths)
             bound_x = np.arange(1, min(max_iteration, top) + 1)
+            # Chunks run sequentially within ("sequential_within") guarantee c exact steps per iteration.
+            chunk_sizes = {
+                int(run.settings.get("chunk_size", 0))
+                for run in row_runs
+                if run.settings.get("chunk_mode", "sequential_within") == "sequential_within"
+                and int(run.settings.get("chunk_size", 0)) > 0
+            }
+            all_chunked = len(chunk_sizes) == 1 and all(
+                int(run.settings.get("chunk_size", 0)) in chunk_sizes
+                and run.settings.get("chunk_mode", "sequential_within") == "sequential_within"
+                for run in row_runs
+            )
+            step = next(iter(chunk_sizes)) if all_chunked else 1
+            bound_label = f"y = {step} k, c = {step} exact steps per iteration" if step > 1 else (
+                "y = k, one exact step per iteration"
+            )
             (bound_handle,) = axes.plot(
                 bound_x,
-                bound_x,
+                np.minimum(bound_x * step, top),
                 color=REFERENCE_COLOUR,
                 linestyle=":",
                 linewidth=1.2,
-                label="y = k, one exact step per iteration",
+                label=bound_label,
             )
             legend_handles.append(bound_handle)
             if len(lengths) == 1:
