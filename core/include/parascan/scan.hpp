@@ -297,7 +297,7 @@ void block_scan(const Space& space, const SequenceView<Scalar, Space>& a, const 
             q = q_next;
             q_next = swap;
           }
-          // The result must end in product/offset, whichever buffer holds it now.
+          // The result must end in product/offset, whichever buffer contains it now.
           if (p != &product(s, c, k * square)) {
             for (int i = 0; i < square; ++i) product(s, c, k * square + i) = p[i];
             for (int i = 0; i < bs; ++i) offset(s, c, k * bs + i) = q[i];

@@ -18,9 +18,9 @@
 // smoother (detail/kalman.hpp). After k iterations the first k states equal
 // the sequential ones, because δ_1 … δ_k see exact inputs.
 //
-// Hybrid chunking composes this with sequential evaluation: "parallel
+// Hybrid chunking composes this with sequential evaluation. "Parallel
 // within" solves chunks of c steps one after another, each by the iterations
-// above from the exact end of the previous chunk; "sequential within" runs
+// above from the exact end of the previous chunk. "Sequential within" runs
 // chunks sequentially and iterates on their start states (detail/coarse.hpp).
 #pragma once
 
@@ -273,7 +273,7 @@ class CellProblem final : public Problem {
   }
 
   /// Iterates on the steps of one window until its residual reaches the
-  /// tolerance, becomes non-finite, or the budget ends; appends one trace
+  /// tolerance, becomes non-finite, or the budget ends. Appends one trace
   /// entry per iteration and returns the window's status.
   std::string iterate_window(const SolverSettings& settings, const JacobianShape& shape, const detail::Window& window,
                              long chunk_index, SolveResult& result) {
