@@ -20,6 +20,13 @@ function(parascan_add_plugin name)
     PREFIX "lib"
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
+  # A plugin built without a build type would run unoptimised and skew every
+  # timing it takes part in, so such builds get Release flags.
+  if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+    message(STATUS "parascan_add_plugin(${name}): no CMAKE_BUILD_TYPE set, compiling with -O3 -DNDEBUG")
+    target_compile_options(${name} PRIVATE -O3)
+    target_compile_definitions(${name} PRIVATE NDEBUG)
+  endif()
   if(DEFINED PARASCAN_PLUGIN_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${PARASCAN_PLUGIN_OUTPUT_DIRECTORY})
   endif()

@@ -13,7 +13,7 @@ namespace parascan::detail {
 namespace {
 
 struct Row {
-  std::string id, cell, solver, jacobian, backend, status, options;
+  std::string id, cell, solver, jacobian, backend, dtype, status, options;
   long long index = 0, repeat = 0, length = 0, state_dim = 0, iterations = 0;
   double seconds = 0;
 };
@@ -28,6 +28,7 @@ Row read_row(hid_t file, const std::string& group_path, const std::string& id) {
   row.solver = text("solver");
   row.jacobian = text("jacobian");
   row.backend = text("backend");
+  row.dtype = text("dtype");
   row.status = text("status");
   row.index = integer("index");
   row.repeat = integer("repeat");
@@ -65,12 +66,13 @@ void print_runs(const std::string& path) {
     throw std::runtime_error("'" + path + "' has neither /runs (a sweep file) nor /run (a run file)");
   }
 
-  std::printf("%-15s %-10s %-10s %-9s %-7s %6s %8s %6s %-14s %10s %10s  %s\n", "run", "cell", "solver",
-              "jacobian", "backend", "repeat", "T", "n", "status", "iterations", "seconds", "options");
+  std::printf("%-15s %-10s %-10s %-9s %-7s %-7s %6s %8s %6s %-14s %10s %10s  %s\n", "run", "cell", "solver",
+              "jacobian", "backend", "dtype", "repeat", "T", "n", "status", "iterations", "seconds", "options");
   std::map<std::string, int> statuses;
   for (const Row& row : rows) {
-    std::printf("%-15s %-10s %-10s %-9s %-7s %6lld %8lld %6lld %-14s %10lld %10.4f  %s\n", row.id.c_str(),
-                row.cell.c_str(), row.solver.c_str(), row.jacobian.c_str(), row.backend.c_str(), row.repeat,
+    std::printf("%-15s %-10s %-10s %-9s %-7s %-7s %6lld %8lld %6lld %-14s %10lld %10.4f  %s\n", row.id.c_str(),
+                row.cell.c_str(), row.solver.c_str(), row.jacobian.c_str(), row.backend.c_str(), row.dtype.c_str(),
+                row.repeat,
                 row.length, row.state_dim, row.status.c_str(), row.iterations, row.seconds, row.options.c_str());
     statuses[row.status]++;
   }

@@ -618,11 +618,11 @@ def test_runs_lists_sweep_file(tmp_path: Path):
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["run", "cell", "solver", "jacobian", "backend", "repeat", "T", "n", "status",
-                                "iterations", "seconds", "options"]
+    assert lines[0].split() == ["run", "cell", "solver", "jacobian", "backend", "dtype", "repeat", "T", "n",
+                                "status", "iterations", "seconds", "options"]
     assert len(lines) == 6
-    assert lines[1].split()[:9] == [run_ids(tmp_path / "many.h5")[0], "gru", "jacobi", "zero", "serial", "0", "60",
-                                    "4", "converged"]
+    assert lines[1].split()[:10] == [run_ids(tmp_path / "many.h5")[0], "gru", "jacobi", "zero", "serial", "float64",
+                                     "0", "60", "4", "converged"]
     assert lines[-1] == "4 run(s): 4 converged"
 
 
