@@ -588,9 +588,13 @@ def test_engine_sweep_every_subcommand(capsys, tmp_path):
     code, out, err = run_main(capsys, "gradients", sweep_path, "--out", tmp_path / "cli")
     assert code == 0
     assert "no backward runs" in out
+    # The engine records every run's largest Lyapunov exponent.
+    with h5py.File(sweep_path, "r") as sweep_file:
+        exponents = [run.attrs["lyapunov_exponent"] for run in sweep_file["runs"].values()]
+    assert all(np.isfinite(exponents))
     code, out, err = run_main(capsys, "predictability", sweep_path, "--out", tmp_path / "cli")
-    assert code == 2
-    assert "missing attribute 'lyapunov_exponent'" in err
+    assert code == 0, err
+    assert_pngs(sorted((tmp_path / "cli").glob("predictability*.png")))
 
     code, out, err = run_main(capsys, "report", sweep_path, "--out", tmp_path / "report")
     assert code == 0, err
