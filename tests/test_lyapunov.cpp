@@ -107,3 +107,20 @@ TEMPLATE_LIST_TEST_CASE("lyapunov of contractive gru is negative", "[lyapunov]",
   auto problem = make_problem<GruCell, double, TestType>(small_config(16, 2000, 1));
   CHECK(problem->lyapunov_exponent() < 0);
 }
+
+TEMPLATE_LIST_TEST_CASE("lyapunov of elman changes sign with spectral radius", "[lyapunov]", Backends) {
+  // A tanh recurrence with spectral radius well below 1 contracts every
+  // perturbation; well above 1 the trajectory is chaotic. experiments/
+  // predictability.json (seed 3, n = 32) measured the crossing between 1.3 and 1.6.
+  double exponents[2] = {0, 0};
+  const double radii[2] = {0.5, 2.5};
+  for (int k = 0; k < 2; ++k) {
+    ProblemConfig config = small_config(32, 2000, 1);
+    config.cell.input_dim = 16;
+    config.cell.params = {{"spectral_radius", radii[k]}};
+    auto problem = make_problem<ElmanCell, double, TestType>(config);
+    exponents[k] = problem->lyapunov_exponent();
+  }
+  CHECK(exponents[0] < -0.1);
+  CHECK(exponents[1] > 0.05);
+}
