@@ -8,6 +8,7 @@
 #include "backends.hpp"
 #include "parascan/random.hpp"
 #include "parascan/scan.hpp"
+#include "scan_testing.hpp"
 
 namespace {
 
@@ -15,31 +16,11 @@ using parascan::Rng;
 using parascan::ScanWorkspace;
 using parascan::SequenceView;
 using parascan::StateView;
+using parascan::testing::relative_error;
+using parascan::testing::to_device;
+using parascan::testing::to_host;
 using parascan::TimeOrder;
 
-template <class Space>
-SequenceView<double, Space> to_device(const std::vector<double>& values, int batch, int length, int entries) {
-  SequenceView<double, Space> view("values", batch, length, entries);
-  auto host = Kokkos::create_mirror_view(view);
-  for (std::size_t i = 0; i < values.size(); ++i) host.data()[i] = values[i];
-  Kokkos::deep_copy(view, host);
-  return view;
-}
-
-template <class View>
-std::vector<double> to_host(const View& view) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), view);
-  return std::vector<double>(host.data(), host.data() + host.size());
-}
-
-double relative_error(const std::vector<double>& got, const std::vector<double>& expected) {
-  double worst = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double e = std::abs(got[i] - expected[i]) / (1 + std::abs(expected[i]));
-    worst = std::isfinite(e) ? std::max(worst, e) : INFINITY;
-  }
-  return worst;
-}
 
 /// y_t = A_t y_prev + b_t per block, in time order, as a plain loop. A is in
 /// the block layout: row i holds the bs entries of its block.

@@ -8,6 +8,7 @@
 #include "backends.hpp"
 #include "parascan/random.hpp"
 #include "parascan/scan.hpp"
+#include "scan_testing.hpp"
 
 namespace {
 
@@ -15,6 +16,9 @@ using parascan::Rng;
 using parascan::ScanWorkspace;
 using parascan::SequenceView;
 using parascan::StateView;
+using parascan::testing::relative_error;
+using parascan::testing::to_device;
+using parascan::testing::to_host;
 
 // Lengths around powers of two and tiny ones, where chunk bounds go wrong.
 const std::vector<int> kLengths = {1, 2, 3, 5, 8, 1023, 1024, 1025};
@@ -26,30 +30,6 @@ std::vector<int> chunk_counts(int length) {
   return counts;
 }
 
-template <class Space>
-SequenceView<double, Space> to_device(const std::vector<double>& values, int batch, int length, int entries) {
-  SequenceView<double, Space> view("values", batch, length, entries);
-  auto host = Kokkos::create_mirror_view(view);
-  for (std::size_t i = 0; i < values.size(); ++i) host.data()[i] = values[i];
-  Kokkos::deep_copy(view, host);
-  return view;
-}
-
-template <class View>
-std::vector<double> to_host(const View& view) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), view);
-  return std::vector<double>(host.data(), host.data() + host.size());
-}
-
-/// Largest |got - expected| / (1 + |expected|).
-double relative_error(const std::vector<double>& got, const std::vector<double>& expected) {
-  double worst = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double e = std::abs(got[i] - expected[i]) / (1 + std::abs(expected[i]));
-    worst = std::isfinite(e) ? std::max(worst, e) : INFINITY;
-  }
-  return worst;
-}
 
 }  // namespace
 
