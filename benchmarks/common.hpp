@@ -53,8 +53,8 @@ inline void scan_sizes(benchmark::internal::Benchmark* b, const std::vector<int>
     for (int log_t = 10; log_t <= 20; log_t += 2) b->Args({n, log_t});
 }
 
-/// One Kokkos for the whole program; the thread count comes from
-/// OMP_NUM_THREADS or Kokkos' own --kokkos-threads flag.
+/// Runs the registered benchmarks under one Kokkos for the whole program. The
+/// thread count comes from OMP_NUM_THREADS or Kokkos' own --kokkos-threads flag.
 inline int run_benchmarks(int argc, char** argv) {
   setenv("OMP_PROC_BIND", "false", 0);
   Kokkos::initialize(argc, argv);

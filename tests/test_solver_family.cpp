@@ -29,7 +29,7 @@ struct NamedVariant {
   SolverSettings settings;
 };
 
-/// Every member of the family added beyond plain Jacobi and Newton.
+/// Returns every member of the family beyond plain Jacobi and Newton.
 std::vector<NamedVariant> variants(int length) {
   std::vector<NamedVariant> list;
   list.push_back({"identity", family("newton", JacobianApproximation::identity, length, 1e-11)});

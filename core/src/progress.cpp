@@ -102,7 +102,7 @@ void ProgressMonitor::watch(int progress_fd, int log_fd) {
     // On a terminal the status line's elapsed time ticks once a second.
     const int ready = ::poll(fds.data(), fds.size(), terminal_ ? 1000 : -1);
     if (ready < 0 && errno != EINTR) break;
-    // The signal interrupted poll: say at once what happens next.
+    // The signal interrupted poll, so the user learns at once what happens next.
     if (stop_requested() && !stop_announced_) {
       stop_announced_ = true;
       clear_status();

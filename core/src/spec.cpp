@@ -42,7 +42,7 @@ void assign(Point& point, const std::string& key, const json& value, const std::
     point[key] = {value, path};
 }
 
-/// The JSON path a whole point came from, for errors about the point itself.
+/// Returns the JSON path a whole point came from, for errors about the point itself.
 std::string origin_of(const Point& point) {
   for (const auto& [key, sourced] : point)
     if (sourced.path.rfind("include[", 0) == 0) return sourced.path.substr(0, sourced.path.find(']') + 1);
@@ -207,7 +207,7 @@ std::string hash_hex(const std::string& text) {
   return buffer;
 }
 
-/// The value a setting takes when the spec leaves it out. Some defaults
+/// Returns the value a setting takes when the spec leaves it out. Some defaults
 /// depend on other settings of the same run (jacobian on solver, threads on
 /// backend, input_dim on state_dim, tolerances on dtype). Returns null for
 /// settings without a default (cell).

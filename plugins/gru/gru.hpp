@@ -120,7 +120,7 @@ class GruCell {
     V hidden_n = b[2 * n + i];
     if constexpr (std::is_arithmetic<V>::value) {
       // Without this, compilers keep the three dot products scalar: vectorising a
-      // floating-point reduction reorders its additions, which they only do when told.
+      // floating-point reduction reorders its additions, which they do only when allowed.
       PARASCAN_SIMD_REDUCTION(+ : a_r, a_z, hidden_n)
       for (int j = 0; j < n; ++j) {
         a_r += w_r[j] * h[j];

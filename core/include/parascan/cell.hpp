@@ -3,7 +3,7 @@
 // A cell is a class template `Cell<Scalar, MemorySpace>` for the recurrence
 // h_t = f(h_{t-1}, u_t), where u_t = W_in x_t + b_in is the input projection.
 // The engine computes u_t for every t with one GEMM before any iteration, so
-// `step` sees only the projected input. A cell provides:
+// `step` receives only the projected input. A cell provides:
 //
 //   static constexpr const char* name;            // the `cell` value in specs
 //   static constexpr const char* description;     // one line for `parascan plugins`
@@ -56,7 +56,7 @@ struct CellConfig {
   std::uint64_t seed = 0;
   std::map<std::string, double> params;
 
-  /// The value of a named parameter, or `fallback` when the spec left it out.
+  /// Returns a named parameter, or `fallback` when the spec left it out.
   double param(const std::string& key, double fallback) const {
     const auto it = params.find(key);
     return it == params.end() ? fallback : it->second;

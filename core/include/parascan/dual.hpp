@@ -29,7 +29,7 @@ struct Dual {
     for (int k = 0; k < N; ++k) derivative[k] = T(0);
   }
 
-  /// A constant: all derivatives zero. Implicit, so `Scalar(1) - z` and
+  /// Makes a constant, with all derivatives zero. Implicit, so `Scalar(1) - z` and
   /// `V acc = u[i]` work in code templated on the value type.
   KOKKOS_INLINE_FUNCTION Dual(T v) : value(v) {  // NOLINT(google-explicit-constructor)
     for (int k = 0; k < N; ++k) derivative[k] = T(0);

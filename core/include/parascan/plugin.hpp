@@ -52,7 +52,7 @@ typedef const parascan_plugin_descriptor* (*parascan_plugin_entry_function)();
 
 namespace parascan {
 
-/// Backends of the Kokkos that the including translation unit sees.
+/// Returns the backends of the Kokkos that the including translation unit is compiled against.
 inline const char* compiled_backends() {
   return ""
 #ifdef KOKKOS_ENABLE_SERIAL

@@ -41,8 +41,10 @@ enum class TimeOrder { forward, reverse };
 namespace detail {
 
 /// Channels per work item of the diagonal scan. Host threads walk time for a
-/// block of adjacent channels so each cache line is used fully; on a device
-/// one thread per channel lets neighbouring threads coalesce instead.
+/// block of adjacent channels, so each cache line they load is used fully. On
+/// a device one thread per channel lets neighbouring threads coalesce instead.
+/// NOTE: at n = 64 and T = 2^20 these strided host walks reach only 0.10 of a
+/// copy's bandwidth; BENCHMARKS.md measures it and the whole-row alternative.
 template <class Space>
 struct DiagonalScanWidth {
   static constexpr int value = 16;

@@ -85,7 +85,7 @@ class CellProblem final : public Problem {
   std::size_t required_bytes(const SolverSettings& settings) const override {
     const std::size_t batch = state_.batch, length = state_.length, n = state_.n;
     const std::size_t steps = batch * length;
-    // The inputs stay on the host in double (inputs_); their Scalar copy lives
+    // The inputs stay on the host in double (inputs_). Their Scalar copy lives
     // only during the projection, before the states exist, so it is not counted.
     const std::size_t input_bytes = steps * m_ * sizeof(double);
     // u, iterate, reference, and rhs (the sequential solver's residual check uses it too).

@@ -16,7 +16,7 @@ enum class JacobianStructure { diagonal, block_diagonal, dense };
 /// the b × b diagonal blocks of J, `identity` Ĵ = I and `zero` Ĵ = 0 (Jacobi).
 enum class JacobianApproximation { exact, block, diagonal, identity, zero };
 
-/// How a Jacobian is stored per time step:
+/// Storage of a Jacobian per time step:
 ///   none      nothing (Ĵ = 0)
 ///   identity  nothing (Ĵ = I)
 ///   diagonal  n values, jac[i] = ∂f_i/∂h_i

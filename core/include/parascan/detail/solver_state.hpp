@@ -135,8 +135,9 @@ long apply_step(SolverState<Cell, Scalar, Space>& state, const Window& window, b
 /// f(h_t) - h_{t+1} has a non-finite entry: a huge but finite state makes
 /// either term overflow although the update itself was finite, so resets key
 /// on the residual. h_0 is never reset. Neighbouring items may both write the
-/// guess into the same h_{t+1}; they write the same value. Returns the number
-/// of state entries reset.
+/// guess into the same h_{t+1}, which is safe because they write the same
+/// value. Returns the number of reset writes, so an entry reset by both of its
+/// steps counts twice.
 template <class Cell, class Scalar, class Space>
 long reset_nonfinite_steps(SolverState<Cell, Scalar, Space>& state, const Window& window) {
   const auto h = state.h;
