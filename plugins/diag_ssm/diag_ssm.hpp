@@ -60,6 +60,10 @@ class DiagSsmCell {
             to_named_array("log_rate", log_rate_, {n})};
   }
 
+  std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
+    return {{"log_rate", {static_cast<std::size_t>(n_)}, log_rate_}};
+  }
+
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
     for (int i = 0; i < n_; ++i) out[i] = decay(i, u) * h[i] + input(i, u);
@@ -72,6 +76,24 @@ class DiagSsmCell {
       const Scalar a = decay(i, u);
       out[i] = a * h[i] + input(i, u);
       jac[i] = a;
+    }
+  }
+
+  // With s = softplus(u_a) and λ_r = exp(log_rate): ∂a/∂u_a = -a λ_r σ(u_a),
+  // ∂a/∂log_rate = -a λ_r s, ∂g/∂u_g = g (1 - g).
+  KOKKOS_INLINE_FUNCTION void vjp(const Scalar* h, const Scalar* u, const Scalar* lambda, Scalar* grad_h,
+                                  Scalar* grad_u, Scalar* grad_params) const {
+    const int n = n_;
+    for (int i = 0; i < n; ++i) {
+      const Scalar rate = math::exp(log_rate_(i));
+      const Scalar a = decay(i, u);
+      const Scalar g = math::sigmoid(u[n + i]);
+      const Scalar decay_cotangent = lambda[i] * h[i] * a;
+      grad_h[i] = lambda[i] * a;
+      grad_u[i] = -decay_cotangent * rate * math::sigmoid(u[i]);
+      grad_u[n + i] = lambda[i] * u[2 * n + i] * g * (Scalar(1) - g);
+      grad_u[2 * n + i] = lambda[i] * g;
+      grad_params[i] += -decay_cotangent * rate * math::softplus(u[i]);
     }
   }
 

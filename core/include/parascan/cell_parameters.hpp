@@ -21,6 +21,7 @@
 
 #include "parascan/cell.hpp"
 #include "parascan/random.hpp"
+#include "parascan/vjp.hpp"
 
 namespace parascan {
 
