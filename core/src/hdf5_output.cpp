@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -151,6 +152,59 @@ void commit_file(const std::string& temporary, const std::string& target) {
 
 std::string temporary_name(const std::string& path) { return path + ".tmp-" + std::to_string(::getpid()); }
 
+/// The backward pass of a run: run-level summaries for the analysis, and the
+/// group `backward` with phases and one subgroup per gradient group.
+void write_backward_group(hid_t run, const RunRecord& record) {
+  const BackwardResult& b = record.backward;
+  const BackwardResult& reference = record.backward_reference;
+  const auto largest = [](const std::vector<double>& values) {
+    double result = 0;
+    for (double v : values) result = std::isnan(v) || v > result ? v : result;
+    return result;
+  };
+  write_real_attribute(run, "backward_seconds", b.seconds);
+  write_real_attribute(run, "backward_reference_seconds", reference.seconds);
+  write_real_attribute(run, "gradient_max_abs_error", largest(record.gradient_max_abs_error));
+  write_real_attribute(run, "gradient_relative_error", largest(record.gradient_relative_error));
+
+  Handle group(H5Gcreate2(run, "backward", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+               "create group backward");
+  write_real_attribute(group, "loss", b.loss);
+  write_real_attribute(group, "reference_loss", reference.loss);
+  write_real_attribute(group, "forward_residual", record.result.final_residual);
+  write_real_attribute(group, "forward_max_abs_error", record.result.final_max_abs_error);
+  write_int_attribute(group, "iterations", b.iterations);
+  write_real_attribute(group, "seconds", b.seconds);
+  write_real_attribute(group, "seconds_loss", b.seconds_loss);
+  write_real_attribute(group, "seconds_linearize", b.seconds_linearize);
+  write_real_attribute(group, "seconds_adjoint", b.seconds_adjoint);
+  write_real_attribute(group, "seconds_parameters", b.seconds_parameters);
+  write_real_attribute(group, "seconds_inputs", b.seconds_inputs);
+  write_real_attribute(group, "reference_seconds", reference.seconds);
+  write_real_attribute(group, "reference_seconds_adjoint", reference.seconds_adjoint);
+  write_real_attribute(group, "reference_seconds_inputs", reference.seconds_inputs);
+  write_reals(group, "adjoint_max_abs_error", {static_cast<hsize_t>(b.adjoint_max_abs_error.size())},
+              b.adjoint_max_abs_error);
+
+  std::string order;
+  for (const auto& name : record.gradient_groups) order += (order.empty() ? "" : ",") + name;
+  write_string_attribute(group, "group_order", order);
+  Handle groups(H5Gcreate2(group, "groups", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                "create group backward/groups");
+  for (std::size_t g = 0; g < record.gradient_groups.size(); ++g) {
+    Handle one(H5Gcreate2(groups, record.gradient_groups[g].c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+               "create gradient group " + record.gradient_groups[g]);
+    write_real_attribute(one, "max_abs_error", record.gradient_max_abs_error[g]);
+    write_real_attribute(one, "relative_error", record.gradient_relative_error[g]);
+    write_real_attribute(one, "reference_max_abs", record.gradient_reference_max_abs[g]);
+    if (!record.settings->save_states) continue;
+    const NamedArray& computed = b.gradients[g];
+    const std::vector<hsize_t> shape(computed.shape.begin(), computed.shape.end());
+    write_reals(one, "gradient", shape, computed.values);
+    write_reals(one, "reference_gradient", shape, reference.gradients[g].values);
+  }
+}
+
 void write_run_group(hid_t run, const RunRecord& record) {
   const RunSettings& s = *record.settings;
   const SolveResult& r = record.result;
@@ -182,6 +236,16 @@ void write_run_group(hid_t run, const RunRecord& record) {
   write_string_attribute(run, "initial_guess", s.initial_guess);
   write_string_attribute(run, "input", s.input);
   write_int_attribute(run, "scan_chunks", r.scan_chunks);
+  write_string_attribute(run, "pass", s.pass);
+  if (s.pass == "forward_backward") {
+    write_string_attribute(run, "loss", s.loss);
+    write_string_attribute(run, "backward", s.backward);
+    write_string_attribute(run, "backward_jacobian", s.backward_jacobian);
+    write_int_attribute(run, "backward_block_size", s.backward_block_size);
+    write_int_attribute(run, "backward_iterations", s.backward_iterations);
+    write_int_attribute(run, "backward_chunk_size", s.backward_chunk_size);
+    write_string_attribute(run, "backward_chunk_mode", s.backward_chunk_mode);
+  }
   write_string_attribute(run, "settings_json", s.json.dump());
   write_string_attribute(run, "parascan_version", kParascanVersion);
 
@@ -226,6 +290,8 @@ void write_run_group(hid_t run, const RunRecord& record) {
   reals("seconds_linearize", &TraceEntry::seconds_linearize);
   reals("seconds_scan", &TraceEntry::seconds_scan);
   reals("seconds_update", &TraceEntry::seconds_update);
+
+  if (record.has_backward) write_backward_group(run, record);
 
   if (!s.save_states) return;
   const hsize_t b = s.batch, t = s.sequence_length;

@@ -21,6 +21,16 @@ struct RunRecord {
   double lyapunov_exponent = std::numeric_limits<double>::quiet_NaN();  // NaN: not computed (failed or skipped run)
   unsigned long long memory_estimate_bytes = 0;
   long long peak_memory_bytes = 0;  // measured; -1 where the measurement is unavailable
+  // Filled only for pass "forward_backward": the backward pass on the
+  // solver's states, sequential backpropagation on the reference states, and
+  // the error of each gradient group against the latter.
+  bool has_backward = false;
+  BackwardResult backward;
+  BackwardResult backward_reference;
+  std::vector<std::string> gradient_groups;
+  std::vector<double> gradient_max_abs_error;
+  std::vector<double> gradient_relative_error;
+  std::vector<double> gradient_reference_max_abs;
   // Filled only when the run's save_states setting is on.
   std::vector<double> inputs;
   std::vector<double> states;

@@ -33,6 +33,7 @@ BuildFacts build_facts(const PluginRegistry& registry) {
   for (const auto& cell : registry.cells()) {
     facts.cell_parameters[cell.factory->name()] = cell.factory->parameter_names();
     facts.cell_structures[cell.factory->name()] = parascan::to_string(cell.factory->structure());
+    facts.cell_has_vjp[cell.factory->name()] = cell.factory->has_vjp();
   }
   facts.backends = built_backends();
   facts.hardware_threads = hardware_threads();

@@ -19,7 +19,8 @@ const std::vector<std::string> kSettingKeys = {
     "cell",      "solver",  "jacobian",       "backend",          "threads",       "sequence_length", "state_dim",
     "input_dim", "batch",   "dtype",          "seed",             "max_iterations", "tolerance",      "prefix_tolerance",
     "initial_guess", "input", "scan_chunks", "save_states", "cell_params", "block_size", "damping", "elk_noise",
-    "on_divergence", "chunk_size", "chunk_mode"};
+    "on_divergence", "chunk_size", "chunk_mode", "pass", "loss", "backward", "backward_jacobian",
+    "backward_block_size", "backward_iterations", "backward_chunk_size", "backward_chunk_mode"};
 
 const std::vector<std::string> kStructureKeys = {"name",    "description", "axes",    "zip",
                                                  "exclude", "include",     "repeats", "max_runs"};
@@ -196,6 +197,39 @@ void resolve_solver_family(const Resolver& r, RunSettings& run) {
                     "solver 'elk' with chunk_mode 'sequential_within' is not implemented; use 'parallel_within'");
 }
 
+/// Settings of the backward pass; read only for pass "forward_backward", so
+/// one spec can sweep `pass` with fixed backward settings.
+void resolve_backward(const Resolver& r, RunSettings& run, const BuildFacts& build) {
+  run.pass = r.choice("pass", {"forward", "forward_backward"}, "forward", "pass");
+  if (run.pass != "forward_backward") return;
+  const auto vjp = build.cell_has_vjp.find(run.cell);
+  if (vjp == build.cell_has_vjp.end() || !vjp->second)
+    throw SpecError(r.path_of("pass"), "cell '" + run.cell +
+                                           "' has no vjp, so pass 'forward_backward' cannot run on it; use pass "
+                                           "'forward', or add vjp to the cell (docs/plugins.md, 'Backward pass')");
+  run.loss = r.choice("loss", {"sum_squares", "readout"}, "sum_squares", "loss");
+  run.backward = r.choice("backward", {"sequential", "scan", "jacobi", "chunked"}, "scan", "backward");
+  run.backward_jacobian =
+      r.choice("backward_jacobian", {"exact", "block", "diagonal", "identity", "zero"}, "exact", "backward_jacobian");
+  if (const Sourced* s = r.find("backward_block_size")) {
+    run.backward_block_size = static_cast<int>(r.integer("backward_block_size", 0, 1, run.state_dim));
+    if (run.state_dim % run.backward_block_size != 0)
+      throw SpecError(s->path, "backward_block_size " + std::to_string(run.backward_block_size) +
+                                   " does not divide state_dim " + std::to_string(run.state_dim) +
+                                   "; choose a divisor of state_dim");
+  } else if (run.backward_jacobian == "block") {
+    throw SpecError(r.path_of("backward_jacobian"),
+                    "backward_jacobian 'block' needs backward_block_size, a divisor of state_dim");
+  }
+  run.backward_iterations = static_cast<int>(r.integer("backward_iterations", 1, 1, run.sequence_length));
+  if (r.find("backward_chunk_size"))
+    run.backward_chunk_size = static_cast<int>(r.integer("backward_chunk_size", 0, 1, run.sequence_length));
+  else if (run.backward == "chunked")
+    throw SpecError(r.path_of("backward"), "backward 'chunked' needs backward_chunk_size in [1, sequence_length]");
+  run.backward_chunk_mode = r.choice("backward_chunk_mode", {"sequential_within", "parallel_within"},
+                                     "sequential_within", "backward_chunk_mode");
+}
+
 std::string hash_hex(const std::string& text) {
   std::uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a, 64 bit
   for (unsigned char c : text) {
@@ -243,6 +277,14 @@ json default_for(const std::string& key, const Point& point, const BuildFacts& b
   if (key == "on_divergence") return "stop";
   if (key == "chunk_size") return 0;
   if (key == "chunk_mode") return "sequential_within";
+  if (key == "pass") return "forward";
+  if (key == "loss") return "sum_squares";
+  if (key == "backward") return "scan";
+  if (key == "backward_jacobian") return "exact";
+  if (key == "backward_block_size") return 0;
+  if (key == "backward_iterations") return 1;
+  if (key == "backward_chunk_size") return 0;
+  if (key == "backward_chunk_mode") return "sequential_within";
   if (key == "cell_params") return json::object();
   return nullptr;
 }
@@ -310,6 +352,7 @@ RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
   }
   run.cell_params = resolve_cell_params(r, run.cell, build);
   resolve_solver_family(r, run);
+  resolve_backward(r, run, build);
 
   json& j = run.json;
   j["cell"] = run.cell;
@@ -338,6 +381,18 @@ RunSettings resolve(const Point& point, int index, const BuildFacts& build) {
   j["on_divergence"] = run.on_divergence;
   j["chunk_size"] = run.chunk_size;
   j["chunk_mode"] = run.chunk_mode;
+  // Backward settings only where they act, so that forward runs keep the
+  // settings (and run ids) they had before the backward pass existed.
+  if (run.pass == "forward_backward") {
+    j["pass"] = run.pass;
+    j["loss"] = run.loss;
+    j["backward"] = run.backward;
+    j["backward_jacobian"] = run.backward_jacobian;
+    j["backward_block_size"] = run.backward_block_size;
+    j["backward_iterations"] = run.backward_iterations;
+    j["backward_chunk_size"] = run.backward_chunk_size;
+    j["backward_chunk_mode"] = run.backward_chunk_mode;
+  }
 
   return run;
 }
@@ -617,6 +672,15 @@ std::string describe_options(const json& settings) {
   if (settings.value("on_divergence", "stop") == "reset") add("reset");
   if (settings.value("chunk_size", 0) > 0)
     add("chunk=" + number(settings["chunk_size"]) + ":" + settings.value("chunk_mode", std::string()));
+  if (settings.value("pass", "forward") == "forward_backward") {
+    std::string backward = "backward=" + settings.value("backward", std::string());
+    if (settings.value("backward_jacobian", "exact") != "exact") backward += ":" + settings.value("backward_jacobian", std::string());
+    if (settings.value("backward", "") == "jacobi") backward += ":k=" + number(settings["backward_iterations"]);
+    if (settings.value("backward", "") == "chunked")
+      backward += ":c=" + number(settings["backward_chunk_size"]) + ":" + settings.value("backward_chunk_mode", std::string());
+    add(backward);
+    add("loss=" + settings.value("loss", std::string()));
+  }
   if (settings.contains("cell_params") && settings["cell_params"].is_object())
     for (const auto& item : settings["cell_params"].items()) add(item.key() + "=" + number(item.value()));
   return text;

@@ -23,6 +23,7 @@ struct BuildFacts {
   std::vector<std::string> cells;     // cell names the plugins provide
   std::map<std::string, std::vector<std::string>> cell_parameters;  // per cell
   std::map<std::string, std::string> cell_structures;  // "diagonal", "block_diagonal" or "dense"
+  std::map<std::string, bool> cell_has_vjp;            // cells that can run the backward pass
   std::vector<std::string> backends;  // Kokkos backends of this build
   int hardware_threads = 1;
 };
@@ -58,6 +59,15 @@ struct RunSettings {
   std::string on_divergence = "stop";
   int chunk_size = 0;      // 0: no hybrid chunking
   std::string chunk_mode = "sequential_within";
+  // The backward pass, run when pass is "forward_backward" (docs/spec.md).
+  std::string pass = "forward";
+  std::string loss = "sum_squares";
+  std::string backward = "scan";
+  std::string backward_jacobian = "exact";
+  int backward_block_size = 0;
+  int backward_iterations = 1;
+  int backward_chunk_size = 0;
+  std::string backward_chunk_mode = "sequential_within";
   nlohmann::ordered_json json;  // every setting, defaults filled in
 };
 

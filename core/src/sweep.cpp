@@ -11,9 +11,11 @@
 #include <Kokkos_Core.hpp>
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 
@@ -98,6 +100,38 @@ SolverSettings solver_settings(const RunSettings& run) {
   return settings;
 }
 
+BackwardSettings backward_settings(const RunSettings& run) {
+  BackwardSettings settings;
+  settings.loss = run.loss;
+  settings.method = run.backward;
+  settings.jacobian = parse_jacobian_approximation(run.backward_jacobian);
+  settings.block_size = run.backward_block_size;
+  settings.iterations = run.backward_iterations;
+  settings.chunk_size = run.backward_chunk_size;
+  settings.chunk_mode = run.backward_chunk_mode;
+  settings.scan_chunks = run.scan_chunks;
+  return settings;
+}
+
+/// Per gradient group: the max-abs error against the reference and that
+/// error relative to the reference's largest entry (0/0 counts as 0).
+void compare_gradients(RunRecord& record) {
+  const auto& reference = record.backward_reference.gradients;
+  const auto& computed = record.backward.gradients;
+  for (std::size_t g = 0; g < reference.size() && g < computed.size(); ++g) {
+    double error = 0, scale = 0;
+    for (std::size_t k = 0; k < reference[g].values.size(); ++k) {
+      const double difference = std::abs(computed[g].values[k] - reference[g].values[k]);
+      error = std::isfinite(difference) ? std::max(error, difference) : std::numeric_limits<double>::infinity();
+      scale = std::max(scale, std::abs(reference[g].values[k]));
+    }
+    record.gradient_groups.push_back(reference[g].name);
+    record.gradient_max_abs_error.push_back(error);
+    record.gradient_relative_error.push_back(scale > 0 ? error / scale : (error > 0 ? HUGE_VAL : 0.0));
+    record.gradient_reference_max_abs.push_back(scale);
+  }
+}
+
 /// Host memory the engine holds during a run besides the problem's buffers:
 /// the generated inputs, and with save_states the copies of inputs, states
 /// and reference states taken for the run file.
@@ -105,6 +139,8 @@ unsigned long long engine_bytes(const RunSettings& run) {
   const unsigned long long steps = static_cast<unsigned long long>(run.batch) * run.sequence_length;
   unsigned long long bytes = steps * run.input_dim * sizeof(double);
   if (run.save_states) bytes += steps * (run.input_dim + 2ull * run.state_dim) * sizeof(double);
+  // Two sets of gradients (the run's and the reference's) come back to the host.
+  if (run.pass == "forward_backward") bytes += 2ull * steps * run.input_dim * sizeof(double);
   return bytes;
 }
 
@@ -128,7 +164,10 @@ RunRecord execute_run(const RunSettings& run, const PluginRegistry& registry, do
 
     std::unique_ptr<Problem> problem = cell->factory->create(config);
     const SolverSettings settings = solver_settings(run);
-    record.memory_estimate_bytes = problem->required_bytes(settings) + engine_bytes(run);
+    const bool backward = run.pass == "forward_backward";
+    const BackwardSettings backward_options = backward_settings(run);
+    record.memory_estimate_bytes =
+        problem->required_bytes(settings) + engine_bytes(run) + (backward ? problem->backward_bytes(backward_options) : 0);
     if (memory_limit_bytes > 0 && record.memory_estimate_bytes > memory_limit_bytes) {
       record.status = "skipped";
       record.message = "needs an estimated " + gibibytes(record.memory_estimate_bytes) + ", more than the limit of " +
@@ -145,6 +184,15 @@ RunRecord execute_run(const RunSettings& run, const PluginRegistry& registry, do
     record.status = record.result.status;
     if (record.status == "diverged")
       record.message = "the residual became NaN or Inf at iteration " + std::to_string(record.result.iterations);
+
+    // The backward pass runs on whatever the forward solve returned, converged
+    // or not; the run file keeps the forward residual beside the gradient error.
+    if (backward) {
+      record.backward_reference = problem->backward_reference(backward_options);
+      record.backward = problem->backward(backward_options);
+      record.has_backward = true;
+      compare_gradients(record);
+    }
 
     if (run.save_states) {
       record.inputs = inputs;
@@ -496,6 +544,12 @@ int run_worker(const Spec& spec, const SweepOptions& options, const std::vector<
                      "{}",
                      run.id, record.status, r.iterations, r.final_residual, r.final_max_abs_error,
                      r.seconds, record.sequential_seconds, timing);
+        if (record.has_backward) {
+          double relative = 0;
+          for (double e : record.gradient_relative_error) relative = std::max(relative, e);
+          spdlog::info("run {} backward {}: gradient relative error {:.3g}, {:.4f} s (backpropagation {:.4f} s)",
+                       run.id, run.backward, relative, record.backward.seconds, record.backward_reference.seconds);
+        }
       }
       if (!send_progress_event(progress, "end " + run.id + " " + record.status)) {
         spdlog::warn("the parent process is gone; this worker stops after run {}", run.id);

@@ -26,7 +26,7 @@
 
 /// Raised whenever the descriptor layout or the Problem/CellFactory
 /// interfaces change; the loader rejects plugins built for another value.
-#define PARASCAN_PLUGIN_ABI_VERSION 4
+#define PARASCAN_PLUGIN_ABI_VERSION 5
 
 /// The name of the entry point every plugin exports.
 #define PARASCAN_PLUGIN_ENTRY_NAME "parascan_plugin_entry"
@@ -151,6 +151,8 @@ class CellFactoryFor final : public CellFactory {
   }
 
   int block_size() const override { return CellBlockSize<HostCell>::value; }
+
+  bool has_vjp() const override { return HasVjp<HostCell, double>::value; }
 
   std::string documentation() const override {
     if constexpr (HasDocumentation<HostCell>::value) return HostCell::documentation;

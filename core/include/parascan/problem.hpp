@@ -65,6 +65,37 @@ struct SolveResult {
   std::vector<TraceEntry> trace;
 };
 
+/// Settings of the backward pass that follows the forward solve when a run's
+/// `pass` is `forward_backward`; docs/spec.md lists the values.
+struct BackwardSettings {
+  std::string loss = "sum_squares";  // "sum_squares" or "readout"
+  std::string method = "scan";       // "sequential" (BPTT), "scan", "jacobi", "chunked"
+  JacobianApproximation jacobian = JacobianApproximation::exact;  // Ĵ of the adjoint recurrence
+  int block_size = 0;                // b of jacobian "block"
+  int iterations = 1;                // adjoint sweeps of method "jacobi"
+  int chunk_size = 0;                // c of method "chunked"
+  std::string chunk_mode = "sequential_within";  // or "parallel_within"
+  int scan_chunks = 0;               // 0: chosen from the backend's concurrency
+};
+
+/// Gradients of the loss and how long each backward phase took.
+struct BackwardResult {
+  double loss = 0;
+  double seconds = 0;             // every phase below together
+  double seconds_loss = 0;        // loss and its direct gradient g_t
+  double seconds_linearize = 0;   // Jacobians of the adjoint recurrence
+  double seconds_adjoint = 0;     // the adjoint: scan, sweeps or BPTT
+  double seconds_parameters = 0;  // vector-Jacobian products per step
+  double seconds_inputs = 0;      // input weight, bias and input gradients
+  int iterations = 0;             // adjoint sweeps (jacobi), else 1
+  /// Max-abs error of the adjoint against the reference adjoint after each
+  /// sweep (jacobi) or once (other methods); empty for the reference itself.
+  std::vector<double> adjoint_max_abs_error;
+  /// Groups: "inputs" (batch × T × m), "initial_state" (batch × n), then
+  /// every cell parameter under its name in `parameters()`.
+  std::vector<NamedArray> gradients;
+};
+
 class Problem {
  public:
   virtual ~Problem() = default;
@@ -88,6 +119,18 @@ class Problem {
   virtual std::vector<double> reference_states() const = 0;
 
   virtual std::vector<NamedArray> parameters() const = 0;
+
+  /// Bytes the backward pass adds to `required_bytes`.
+  virtual std::size_t backward_bytes(const BackwardSettings& settings) const = 0;
+
+  /// Sequential backpropagation through time on the reference states: the
+  /// gradients every backward pass is measured against. Keeps its adjoint;
+  /// `solve_reference` must have run first.
+  virtual BackwardResult backward_reference(const BackwardSettings& settings) = 0;
+
+  /// The backward pass on the states of the last `solve`, by `settings.method`;
+  /// `backward_reference` must have run first with the same loss.
+  virtual BackwardResult backward(const BackwardSettings& settings) = 0;
 
   /// The largest Lyapunov exponent of the reference trajectory, in nats per
   /// step, averaged over the batch; `solve_reference` must have run first.
@@ -114,6 +157,8 @@ class CellFactory {
   virtual std::vector<std::string> parameter_names() const = 0;
   /// The same parameters with their defaults and meanings.
   virtual std::vector<ParameterInfo> parameter_info() const = 0;
+  /// True when the cell has the `vjp` the backward pass needs (parascan/vjp.hpp).
+  virtual bool has_vjp() const = 0;
   /// b of a block_diagonal cell, 1 otherwise.
   virtual int block_size() const = 0;
   /// The cell's notes on sizes, state layout and initialisation; may be empty.

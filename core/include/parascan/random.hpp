@@ -75,6 +75,7 @@ namespace rng_stream {
 constexpr std::uint64_t parameters = 1;
 constexpr std::uint64_t inputs = 2;
 constexpr std::uint64_t embedding = 3;
+constexpr std::uint64_t readout = 4;  // the readout loss's weights
 }  // namespace rng_stream
 
 }  // namespace parascan

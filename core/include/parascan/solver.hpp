@@ -36,6 +36,7 @@
 
 #include "parascan/autodiff.hpp"
 #include "parascan/cell.hpp"
+#include "parascan/detail/backward_pass.hpp"
 #include "parascan/detail/coarse.hpp"
 #include "parascan/detail/kalman.hpp"
 #include "parascan/detail/lyapunov.hpp"
@@ -80,7 +81,8 @@ class CellProblem final : public Problem {
       : state_(Space(), Cell(config.cell), config.batch, config.sequence_length, config.cell.state_dim),
         m_(config.cell.input_dim),
         p_(state_.cell.projection_size()),
-        threads_(std::max(1, static_cast<int>(Space().concurrency()))) {}
+        threads_(std::max(1, static_cast<int>(Space().concurrency()))),
+        backward_(m_, p_, threads_, config.cell.seed) {}
 
   std::size_t required_bytes(const SolverSettings& settings) const override {
     const std::size_t batch = state_.batch, length = state_.length, n = state_.n;
@@ -175,6 +177,20 @@ class CellProblem final : public Problem {
   std::vector<double> states() const override { return to_host(state_.h); }
   std::vector<double> reference_states() const override { return to_host(state_.reference); }
   std::vector<NamedArray> parameters() const override { return state_.cell.parameters(); }
+
+  std::size_t backward_bytes(const BackwardSettings& settings) const override {
+    return backward_.bytes(state_, settings);
+  }
+
+  BackwardResult backward_reference(const BackwardSettings& settings) override {
+    if (state_.reference.extent(0) == 0) throw std::logic_error("solve_reference must run before backward_reference");
+    return backward_.run(state_, state_.reference, inputs_, settings, true);
+  }
+
+  BackwardResult backward(const BackwardSettings& settings) override {
+    if (state_.h.extent(0) == 0) throw std::logic_error("solve must run before backward");
+    return backward_.run(state_, state_.h, inputs_, settings, false);
+  }
 
   double lyapunov_exponent() override {
     if (state_.reference.extent(0) == 0) throw std::logic_error("solve_reference must run before lyapunov_exponent");
@@ -475,6 +491,7 @@ class CellProblem final : public Problem {
   std::vector<double> inputs_;
   detail::KalmanBuffers<Scalar, Space> kalman_;
   detail::CoarseBuffers<Scalar, Space> coarse_;
+  detail::BackwardPass<Cell, Scalar, Space> backward_;
 };
 
 }  // namespace parascan
