@@ -71,9 +71,9 @@ std::unique_ptr<Problem> prepared(const ProblemConfig& config, const std::string
 
 /// Every exact method on one cell: the same gradients as backpropagation, to rounding.
 template <template <class, class> class Cell, class Space>
-void check_exact_methods(int state_dim) {
+void check_exact_methods(int state_dim, int batch = 2) {
   const int length = 100;  // longer than every chunk size below, not a multiple of 7
-  const ProblemConfig config = small_config(state_dim, length, 2);
+  const ProblemConfig config = small_config(state_dim, length, batch);
   for (const std::string loss : {"sum_squares", "readout"}) {
     BackwardResult reference;
     auto problem = prepared<Cell, Space>(config, loss, reference);
@@ -101,6 +101,9 @@ void check_exact_methods(int state_dim) {
 
 TEMPLATE_LIST_TEST_CASE("every exact backward method equals sequential backpropagation", "[backward]", Backends) {
   SECTION("diag_ssm") { check_exact_methods<DiagSsmCell, TestType>(12); }
+  // More sequences than the backward pass has workers (4 per thread), so
+  // workers take several sequences each.
+  SECTION("diag_ssm, batch 9") { check_exact_methods<DiagSsmCell, TestType>(4, 9); }
 }
 
 TEMPLATE_LIST_TEST_CASE("approximate backward methods reach the exact gradient at their limit", "[backward]",

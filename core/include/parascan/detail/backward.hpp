@@ -224,9 +224,10 @@ void adjoint_sweep(const Space& space, const JacobianShape& shape, const Sequenc
       });
 }
 
-/// Sequential backpropagation through time over every sequence at once: in
-/// place over `adjoint` (g in, λ out), with grad_u, ∂L/∂h_0 and the recurrent
-/// parameter gradients of sequence s in accumulator row s.
+/// Sequential backpropagation through time: in place over `adjoint` (g in,
+/// λ out), with grad_u, ∂L/∂h_0 and the recurrent parameter gradients.
+/// Worker w takes sequences w, w + W, … one after another and adds into
+/// accumulator row w, so the rows stay few however large the batch.
 template <class Cell, class Scalar, class Space>
 void backpropagate_sequential(const SolverState<Cell, Scalar, Space>& state, const SequenceView<Scalar, Space>& h,
                               const BackwardBuffers<Scalar, Space>& buffers) {
@@ -236,20 +237,25 @@ void backpropagate_sequential(const SolverState<Cell, Scalar, Space>& state, con
   const auto grad_u = buffers.grad_u;
   const auto grad_h0 = buffers.grad_h0;
   const auto accumulators = buffers.accumulators;
-  const auto carry = buffers.scratch;  // row s: J_t^T λ_{t+1}, the next step's carry
+  const auto carry = buffers.scratch;  // row w: J_t^T λ_{t+1}, the next step's carry
   const int length = state.length;
   const int n = state.n;
+  const int batch = state.batch;
+  const int rows = static_cast<int>(accumulators.extent(0));
+  const int workers = batch < rows ? batch : rows;
   Kokkos::parallel_for(
-      "parascan::backward::sequential", Kokkos::RangePolicy<Space>(state.space, 0, state.batch),
-      KOKKOS_LAMBDA(const int s) {
-        Scalar* next = &carry(s, 0);
-        for (int i = 0; i < n; ++i) next[i] = Scalar(0);
-        for (int t = length - 1; t >= 0; --t) {
-          Scalar* lambda = &adjoint(s, t, 0);
-          for (int i = 0; i < n; ++i) lambda[i] += next[i];
-          cell.vjp(&h(s, t, 0), &u(s, t, 0), lambda, next, &grad_u(s, t, 0), &accumulators(s, 0));
+      "parascan::backward::sequential", Kokkos::RangePolicy<Space>(state.space, 0, workers),
+      KOKKOS_LAMBDA(const int w) {
+        Scalar* next = &carry(w, 0);
+        for (int s = w; s < batch; s += workers) {
+          for (int i = 0; i < n; ++i) next[i] = Scalar(0);
+          for (int t = length - 1; t >= 0; --t) {
+            Scalar* lambda = &adjoint(s, t, 0);
+            for (int i = 0; i < n; ++i) lambda[i] += next[i];
+            cell.vjp(&h(s, t, 0), &u(s, t, 0), lambda, next, &grad_u(s, t, 0), &accumulators(w, 0));
+          }
+          for (int i = 0; i < n; ++i) grad_h0(s, i) = next[i];
         }
-        for (int i = 0; i < n; ++i) grad_h0(s, i) = next[i];
       });
 }
 

@@ -70,7 +70,7 @@ class BackwardPass {
     const std::size_t row = std::max<std::size_t>(1, parameter_count_of(state)) * sizeof(Scalar);
     const long cap = std::max(1L, static_cast<long>((std::size_t(256) << 20) / row));
     const long wanted = 4L * std::max(1, static_cast<int>(state.space.concurrency()));
-    return static_cast<int>(std::max<long>(state.batch, std::min({wanted, steps, cap})));
+    return static_cast<int>(std::min({wanted, steps, cap}));
   }
 
   std::size_t bytes(const State& state, const BackwardSettings& settings) const {
@@ -80,7 +80,7 @@ class BackwardPass {
                                                               parameters);
     total += steps * state.n * sizeof(Scalar);                           // the reference adjoint
     total += steps * m_ * (sizeof(Scalar) + 2 * sizeof(double));         // targets, input gradients
-    total += static_cast<std::size_t>(state.batch) * parameters * sizeof(Scalar);  // boundary products
+    total += static_cast<std::size_t>(workers(state)) * parameters * sizeof(Scalar);  // boundary products
     if (settings.method == "sequential") return total;
     const JacobianShape shape = shape_of(state, settings);
     std::size_t window = settings.method == "chunked" && settings.chunk_mode == "parallel_within"
@@ -176,9 +176,9 @@ class BackwardPass {
   void prepare(const State& state, const std::vector<double>& inputs, LossKind loss) {
     const int rows = workers(state);
     buffers_.reserve(state.batch, state.length, state.n, p_, rows, parameter_count_of(state));
-    if (discarded_.extent(0) != static_cast<std::size_t>(state.batch))
+    if (discarded_.extent(0) != static_cast<std::size_t>(rows))
       discarded_ = typename BackwardBuffers<Scalar, Space>::Matrix(
-          "discarded_parameter_gradients", state.batch, std::max<std::size_t>(1, parameter_count_of(state)));
+          "discarded_parameter_gradients", rows, std::max<std::size_t>(1, parameter_count_of(state)));
     if (loss != LossKind::readout) {
       buffers_.readout = typename BackwardBuffers<Scalar, Space>::Matrix("readout", 0, state.n);
       return;
@@ -290,12 +290,16 @@ class BackwardPass {
     if (end >= length) return;
     // grad_u of the boundary step is rewritten by accumulate_vjps later, and
     // its parameter products go to a buffer nobody reads.
+    const int batch = state.batch;
+    const int workers = std::min(batch, static_cast<int>(scratch.extent(0)));
     Kokkos::parallel_for(
-        "parascan::backward::boundary", Kokkos::RangePolicy<Space>(state.space, 0, state.batch),
-        KOKKOS_LAMBDA(const int s) {
-          cell.vjp(&h(s, end, 0), &u(s, end, 0), &adjoint(s, end, 0), &scratch(s, 0), &grad_u(s, end, 0),
-                   &discarded(s, 0));
-          for (int i = 0; i < n; ++i) rhs(s, count - 1, i) += scratch(s, i);
+        "parascan::backward::boundary", Kokkos::RangePolicy<Space>(state.space, 0, workers),
+        KOKKOS_LAMBDA(const int w) {
+          for (int s = w; s < batch; s += workers) {
+            cell.vjp(&h(s, end, 0), &u(s, end, 0), &adjoint(s, end, 0), &scratch(w, 0), &grad_u(s, end, 0),
+                     &discarded(w, 0));
+            for (int i = 0; i < n; ++i) rhs(s, count - 1, i) += scratch(w, i);
+          }
         });
   }
 
