@@ -282,3 +282,5 @@ void check_vjp(int n, const std::map<std::string, double>& params = {}) {
 TEMPLATE_LIST_TEST_CASE("diag_ssm vjp", "[vjp]", Backends) { check_vjp<DiagSsmCell, TestType>(12); }
 TEMPLATE_LIST_TEST_CASE("gru vjp", "[vjp]", Backends) { check_vjp<GruCell, TestType>(12); }
 TEMPLATE_LIST_TEST_CASE("lstm vjp", "[vjp]", Backends) { check_vjp<LstmCell, TestType>(12); }
+TEMPLATE_LIST_TEST_CASE("para_gru vjp", "[vjp]", Backends) { check_vjp<ParaGruCell, TestType>(12); }
+TEMPLATE_LIST_TEST_CASE("para_lstm vjp", "[vjp]", Backends) { check_vjp<ParaLstmCell, TestType>(12); }
