@@ -284,3 +284,4 @@ TEMPLATE_LIST_TEST_CASE("gru vjp", "[vjp]", Backends) { check_vjp<GruCell, TestT
 TEMPLATE_LIST_TEST_CASE("lstm vjp", "[vjp]", Backends) { check_vjp<LstmCell, TestType>(12); }
 TEMPLATE_LIST_TEST_CASE("para_gru vjp", "[vjp]", Backends) { check_vjp<ParaGruCell, TestType>(12); }
 TEMPLATE_LIST_TEST_CASE("para_lstm vjp", "[vjp]", Backends) { check_vjp<ParaLstmCell, TestType>(12); }
+TEMPLATE_LIST_TEST_CASE("elman vjp", "[vjp]", Backends) { check_vjp<ElmanCell, TestType>(12); }
