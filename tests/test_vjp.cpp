@@ -284,4 +284,6 @@ TEMPLATE_LIST_TEST_CASE("gru vjp", "[vjp]", Backends) { check_vjp<GruCell, TestT
 TEMPLATE_LIST_TEST_CASE("lstm vjp", "[vjp]", Backends) { check_vjp<LstmCell, TestType>(12); }
 TEMPLATE_LIST_TEST_CASE("para_gru vjp", "[vjp]", Backends) { check_vjp<ParaGruCell, TestType>(12); }
 TEMPLATE_LIST_TEST_CASE("para_lstm vjp", "[vjp]", Backends) { check_vjp<ParaLstmCell, TestType>(12); }
+TEMPLATE_LIST_TEST_CASE("ttt linear vjp", "[vjp]", Backends) { check_vjp<TttCell, TestType>(24, {{"inner_model", 0}}); }
+TEMPLATE_LIST_TEST_CASE("ttt tanh vjp", "[vjp]", Backends) { check_vjp<TttCell, TestType>(24, {{"inner_model", 1}}); }
 TEMPLATE_LIST_TEST_CASE("elman vjp", "[vjp]", Backends) { check_vjp<ElmanCell, TestType>(12); }
