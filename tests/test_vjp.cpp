@@ -16,6 +16,7 @@
 
 #include "backends.hpp"
 #include "cells.hpp"
+#include "template/leaky.hpp"
 
 namespace {
 
@@ -239,7 +240,8 @@ void check_vjp(int n, const std::map<std::string, double>& params = {}) {
   SECTION("recurrent_parameters are parameters without the input projection") {
     const std::vector<double> input_weight = to_host(cell.input_weight());
     const std::vector<double> input_bias = to_host(cell.input_bias());
-    const std::vector<std::size_t> weight_shape{static_cast<std::size_t>(p), static_cast<std::size_t>(config.input_dim)};
+    const std::vector<std::size_t> weight_shape{static_cast<std::size_t>(p),
+                                                static_cast<std::size_t>(config.input_dim)};
     const std::vector<std::size_t> bias_shape{static_cast<std::size_t>(p)};
     std::vector<NamedArray> expected;
     int weight_matches = 0;
@@ -287,3 +289,4 @@ TEMPLATE_LIST_TEST_CASE("para_lstm vjp", "[vjp]", Backends) { check_vjp<ParaLstm
 TEMPLATE_LIST_TEST_CASE("ttt linear vjp", "[vjp]", Backends) { check_vjp<TttCell, TestType>(24, {{"inner_model", 0}}); }
 TEMPLATE_LIST_TEST_CASE("ttt tanh vjp", "[vjp]", Backends) { check_vjp<TttCell, TestType>(24, {{"inner_model", 1}}); }
 TEMPLATE_LIST_TEST_CASE("elman vjp", "[vjp]", Backends) { check_vjp<ElmanCell, TestType>(12); }
+TEMPLATE_LIST_TEST_CASE("template leaky vjp", "[vjp]", Backends) { check_vjp<my_cells::LeakyCell, TestType>(12); }
