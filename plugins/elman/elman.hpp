@@ -94,7 +94,7 @@ class ElmanCell {
             to_named_array("weight_hh", w_hidden_, {n, n})};
   }
 
-  /// weight_hh (n × n), the only parameter of `vjp`'s grad_params.
+  /// Lists weight_hh (n × n), the only parameter in `vjp`'s grad_params.
   std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
     const std::size_t n = n_;
     return {{"weight_hh", {n, n}, w_hidden_}};

@@ -63,7 +63,7 @@ class GruCell {
             to_named_array("bias_ih", b_input_, {3 * n}), to_named_array("bias_hh", b_hidden_, {3 * n})};
   }
 
-  /// weight_hh (3n × n) and bias_hh (3n), in the order of `vjp`'s grad_params.
+  /// Lists weight_hh (3n × n) and bias_hh (3n), in the order of `vjp`'s grad_params.
   std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
     const std::size_t n = n_;
     return {{"weight_hh", {3 * n, n}, w_hidden_}, {"bias_hh", {3 * n}, b_hidden_}};

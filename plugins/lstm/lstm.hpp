@@ -76,7 +76,7 @@ class LstmCell {
             to_named_array("bias_ih", b_input_, {4 * hidden}), to_named_array("bias_hh", b_hidden_, {4 * hidden})};
   }
 
-  /// weight_hh (4H × H) and bias_hh (4H), in the order of `vjp`'s grad_params.
+  /// Lists weight_hh (4H × H) and bias_hh (4H), in the order of `vjp`'s grad_params.
   std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
     const std::size_t hidden = units_;
     return {{"weight_hh", {4 * hidden, hidden}, w_hidden_}, {"bias_hh", {4 * hidden}, b_hidden_}};

@@ -57,7 +57,7 @@ class ParaGruCell {
             to_named_array("diag_hh", a_hidden_, {3 * n}), to_named_array("bias_hh", b_hidden_, {3 * n})};
   }
 
-  /// diag_hh (3n) and bias_hh (3n), in the order of `vjp`'s grad_params.
+  /// Lists diag_hh (3n) and bias_hh (3n), in the order of `vjp`'s grad_params.
   std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
     const std::size_t n = n_;
     return {{"diag_hh", {3 * n}, a_hidden_}, {"bias_hh", {3 * n}, b_hidden_}};

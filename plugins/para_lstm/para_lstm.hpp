@@ -92,7 +92,7 @@ class ParaLstmCell {
             to_named_array("bias_hh", b_hidden_, {3 * hidden})};
   }
 
-  /// diag_hh (3H), peephole (2H) and bias_hh (3H), in the order of `vjp`'s grad_params.
+  /// Lists diag_hh (3H), peephole (2H) and bias_hh (3H), in the order of `vjp`'s grad_params.
   std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
     const std::size_t hidden = units_;
     return {{"diag_hh", {3 * hidden}, a_hidden_}, {"peephole", {2 * hidden}, peephole_},

@@ -91,8 +91,8 @@ class TttCell {
     return {to_named_array("weight_in", w_input_, {p, m}), to_named_array("bias_in", b_input_, {p})};
   }
 
-  /// Empty: the state W is the inner model's weight, and the layer's only
-  /// parameters are its input projection.
+  /// Returns no parameters, because the state W is the inner model's weight
+  /// and the layer's only parameters are its input projection.
   std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const { return {}; }
 
   template <class V>
