@@ -94,6 +94,12 @@ class ElmanCell {
             to_named_array("weight_hh", w_hidden_, {n, n})};
   }
 
+  /// Lists weight_hh (n × n), the only parameter in `vjp`'s grad_params.
+  std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
+    const std::size_t n = n_;
+    return {{"weight_hh", {n, n}, w_hidden_}};
+  }
+
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
     for (int i = 0; i < n_; ++i) out[i] = math::tanh(preactivation(i, h, u));
@@ -117,6 +123,27 @@ class ElmanCell {
       const int first = (i / b) * b;
       Scalar* row = jac + static_cast<long>(i) * b;
       for (int k = 0; k < b; ++k) row[k] = slope * w_row[first + k];
+    }
+  }
+
+  // With δ_i = λ_i (1 - h'_i²), the cotangent of the pre-activation:
+  //   ∂L/∂u = δ,  ∂L/∂h_j = Σ_i δ_i W_ij,  ∂L/∂W_ij = δ_i h_j.
+  // grad_h collects the column sums row by row, while row i is in cache.
+  KOKKOS_INLINE_FUNCTION void vjp(const Scalar* h, const Scalar* u, const Scalar* lambda, Scalar* grad_h,
+                                  Scalar* grad_u, Scalar* grad_params) const {
+    const int n = n_;
+    const Scalar* w = w_hidden_.data();
+    for (int j = 0; j < n; ++j) grad_h[j] = Scalar(0);
+    for (int i = 0; i < n; ++i) {
+      const Scalar y = math::tanh(preactivation(i, h, u));
+      const Scalar delta = lambda[i] * (Scalar(1) - y * y);
+      grad_u[i] = delta;
+      const Scalar* w_row = w + static_cast<long>(i) * n;
+      Scalar* grad_w_row = grad_params + static_cast<long>(i) * n;
+      for (int j = 0; j < n; ++j) {
+        grad_h[j] += delta * w_row[j];
+        grad_w_row[j] += delta * h[j];
+      }
     }
   }
 

@@ -63,6 +63,12 @@ class GruCell {
             to_named_array("bias_ih", b_input_, {3 * n}), to_named_array("bias_hh", b_hidden_, {3 * n})};
   }
 
+  /// Lists weight_hh (3n × n) and bias_hh (3n), in the order of `vjp`'s grad_params.
+  std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
+    const std::size_t n = n_;
+    return {{"weight_hh", {3 * n, n}, w_hidden_}, {"bias_hh", {3 * n}, b_hidden_}};
+  }
+
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
     for (int i = 0; i < n_; ++i) {
@@ -98,6 +104,52 @@ class GruCell {
       Scalar* row = jac + static_cast<long>(i) * b;
       for (int k = 0; k < b; ++k) row[k] = coef_r * w_r[first + k] + coef_n * w_n[first + k] + coef_z * w_z[first + k];
       row[i - first] += g.z;
+    }
+  }
+
+  // With pre-activations a_r, a_z, a_c = u_n + r_i g_i (g = W_hn h + b_hn)
+  // and λ = ∂L/∂h', unit i contributes
+  //   δ_c = λ_i (1-z_i)(1-c_i²)          = ∂L/∂a_c,i = ∂L/∂u_n,i
+  //   δ_z = λ_i (h_i - c_i) z_i(1-z_i)   = ∂L/∂a_z,i = ∂L/∂u_z,i
+  //   δ_r = δ_c g_i r_i(1-r_i)           = ∂L/∂a_r,i = ∂L/∂u_r,i
+  //   δ_n = δ_c r_i                      = ∂L/∂g_i
+  //   ∂L/∂h_j = λ_j z_j + Σ_i (δ_r,i W_hr,ij + δ_z,i W_hz,ij + δ_n,i W_hn,ij)
+  //   ∂L/∂W_h*,ij = δ_*,i h_j,  ∂L/∂b_h*,i = δ_*,i  for * in r, z, n.
+  // The three rows of unit i in W_hh are read by `gates` and again right
+  // after, while they are in cache. grad_h collects the column sums row by row.
+  KOKKOS_INLINE_FUNCTION void vjp(const Scalar* h, const Scalar* u, const Scalar* lambda, Scalar* grad_h,
+                                  Scalar* grad_u, Scalar* grad_params) const {
+    const int n = n_;
+    const Scalar* w = w_hidden_.data();
+    Scalar* grad_w = grad_params;
+    Scalar* grad_b = grad_params + 3L * n * n;
+    for (int j = 0; j < n; ++j) grad_h[j] = Scalar(0);
+    for (int i = 0; i < n; ++i) {
+      const Gates<Scalar> g = gates(i, h, u);
+      const Scalar delta_c = lambda[i] * (Scalar(1) - g.z) * (Scalar(1) - g.c * g.c);
+      const Scalar delta_z = lambda[i] * (h[i] - g.c) * g.z * (Scalar(1) - g.z);
+      const Scalar delta_r = delta_c * g.hidden_n * g.r * (Scalar(1) - g.r);
+      const Scalar delta_n = delta_c * g.r;
+      grad_u[i] = delta_r;
+      grad_u[n + i] = delta_z;
+      grad_u[2 * n + i] = delta_c;
+      grad_b[i] += delta_r;
+      grad_b[n + i] += delta_z;
+      grad_b[2 * n + i] += delta_n;
+      grad_h[i] += lambda[i] * g.z;
+
+      const Scalar* w_r = w + static_cast<long>(i) * n;
+      const Scalar* w_z = w + static_cast<long>(n + i) * n;
+      const Scalar* w_n = w + static_cast<long>(2 * n + i) * n;
+      Scalar* grad_w_r = grad_w + static_cast<long>(i) * n;
+      Scalar* grad_w_z = grad_w + static_cast<long>(n + i) * n;
+      Scalar* grad_w_n = grad_w + static_cast<long>(2 * n + i) * n;
+      for (int j = 0; j < n; ++j) {
+        grad_h[j] += delta_r * w_r[j] + delta_z * w_z[j] + delta_n * w_n[j];
+        grad_w_r[j] += delta_r * h[j];
+        grad_w_z[j] += delta_z * h[j];
+        grad_w_n[j] += delta_n * h[j];
+      }
     }
   }
 

@@ -76,6 +76,12 @@ class LstmCell {
             to_named_array("bias_ih", b_input_, {4 * hidden}), to_named_array("bias_hh", b_hidden_, {4 * hidden})};
   }
 
+  /// Lists weight_hh (4H × H) and bias_hh (4H), in the order of `vjp`'s grad_params.
+  std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
+    const std::size_t hidden = units_;
+    return {{"weight_hh", {4 * hidden, hidden}, w_hidden_}, {"bias_hh", {4 * hidden}, b_hidden_}};
+  }
+
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* state, const Scalar* u, V* out) const {
     const int units = units_;
@@ -142,6 +148,59 @@ class LstmCell {
           }
           entries[k] = value;
         }
+      }
+    }
+  }
+
+  // λ = [λ_c; λ_h] is the cotangent of [c'; h']. Per unit i, with τ = tanh(c'_i):
+  //   ∂L/∂c'_i = λ_c,i + λ_h,i o (1-τ²)
+  //   δ_i = ∂L/∂c'_i g i(1-i),  δ_f = ∂L/∂c'_i c_i f(1-f),
+  //   δ_g = ∂L/∂c'_i i (1-g²),  δ_o = λ_h,i τ o(1-o)
+  // are ∂L/∂ of the gate pre-activations, so grad_u = δ and
+  //   ∂L/∂c_i = ∂L/∂c'_i f,  ∂L/∂h_k = Σ_{gate, i} δ_gate,i W_h,gate,ik
+  //   ∂L/∂W_h,gate,ik = δ_gate,i h_k,  ∂L/∂b_h,gate,i = δ_gate,i.
+  // The four rows of unit i are read by `gates` and again right after.
+  KOKKOS_INLINE_FUNCTION void vjp(const Scalar* state, const Scalar* u, const Scalar* lambda, Scalar* grad_state,
+                                  Scalar* grad_u, Scalar* grad_params) const {
+    const int units = units_;
+    const Scalar* h = state + units;
+    const Scalar* lambda_c = lambda;
+    const Scalar* lambda_h = lambda + units;
+    Scalar* grad_c = grad_state;
+    Scalar* grad_h = grad_state + units;
+    const Scalar* w = w_hidden_.data();
+    Scalar* grad_w = grad_params;
+    Scalar* grad_b = grad_params + 4L * units * units;
+    for (int k = 0; k < units; ++k) grad_h[k] = Scalar(0);
+    for (int i = 0; i < units; ++i) {
+      const Gates<Scalar> g = gates(i, h, u);
+      const Scalar c_next = g.f * state[i] + g.i * g.g;
+      const Scalar tau = math::tanh(c_next);
+      const Scalar d_c_next = lambda_c[i] + lambda_h[i] * g.o * (Scalar(1) - tau * tau);
+      const Scalar delta[4] = {d_c_next * g.g * g.i * (Scalar(1) - g.i),
+                               d_c_next * state[i] * g.f * (Scalar(1) - g.f),
+                               d_c_next * g.i * (Scalar(1) - g.g * g.g),
+                               lambda_h[i] * tau * g.o * (Scalar(1) - g.o)};
+      grad_c[i] = d_c_next * g.f;
+      for (int gate = 0; gate < 4; ++gate) {
+        grad_u[gate * units + i] = delta[gate];
+        grad_b[gate * units + i] += delta[gate];
+      }
+
+      const Scalar* w_i = w + static_cast<long>(i) * units;
+      const Scalar* w_f = w + static_cast<long>(units + i) * units;
+      const Scalar* w_g = w + static_cast<long>(2 * units + i) * units;
+      const Scalar* w_o = w + static_cast<long>(3 * units + i) * units;
+      Scalar* grad_w_i = grad_w + static_cast<long>(i) * units;
+      Scalar* grad_w_f = grad_w + static_cast<long>(units + i) * units;
+      Scalar* grad_w_g = grad_w + static_cast<long>(2 * units + i) * units;
+      Scalar* grad_w_o = grad_w + static_cast<long>(3 * units + i) * units;
+      for (int k = 0; k < units; ++k) {
+        grad_h[k] += delta[0] * w_i[k] + delta[1] * w_f[k] + delta[2] * w_g[k] + delta[3] * w_o[k];
+        grad_w_i[k] += delta[0] * h[k];
+        grad_w_f[k] += delta[1] * h[k];
+        grad_w_g[k] += delta[2] * h[k];
+        grad_w_o[k] += delta[3] * h[k];
       }
     }
   }

@@ -57,6 +57,12 @@ class ParaGruCell {
             to_named_array("diag_hh", a_hidden_, {3 * n}), to_named_array("bias_hh", b_hidden_, {3 * n})};
   }
 
+  /// Lists diag_hh (3n) and bias_hh (3n), in the order of `vjp`'s grad_params.
+  std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
+    const std::size_t n = n_;
+    return {{"diag_hh", {3 * n}, a_hidden_}, {"bias_hh", {3 * n}, b_hidden_}};
+  }
+
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
     for (int i = 0; i < n_; ++i) {
@@ -77,6 +83,37 @@ class ParaGruCell {
       const Scalar dc = (Scalar(1) - g.z) * (Scalar(1) - g.c * g.c);
       jac[i] = dc * (g.hidden_n * g.r * (Scalar(1) - g.r) * a[i] + g.r * a[2 * n + i]) +
                (h[i] - g.c) * g.z * (Scalar(1) - g.z) * a[n + i] + g.z;
+    }
+  }
+
+  // Per unit, with g = a_n h + b_n, pre-activations a_c = u_n + r g and
+  // λ = ∂L/∂h':
+  //   δ_c = λ (1-z)(1-c²) = ∂L/∂u_n,   δ_z = λ (h - c) z(1-z) = ∂L/∂u_z,
+  //   δ_r = δ_c g r(1-r) = ∂L/∂u_r,    δ_n = δ_c r = ∂L/∂g
+  //   ∂L/∂h = λ z + δ_r a_r + δ_z a_z + δ_n a_n
+  //   ∂L/∂a_* = δ_* h,  ∂L/∂b_* = δ_*  for * in r, z, n.
+  KOKKOS_INLINE_FUNCTION void vjp(const Scalar* h, const Scalar* u, const Scalar* lambda, Scalar* grad_h,
+                                  Scalar* grad_u, Scalar* grad_params) const {
+    const int n = n_;
+    const Scalar* a = a_hidden_.data();
+    Scalar* grad_a = grad_params;
+    Scalar* grad_b = grad_params + 3 * n;
+    for (int i = 0; i < n; ++i) {
+      const Gates<Scalar> g = gates(i, h[i], u);
+      const Scalar delta_c = lambda[i] * (Scalar(1) - g.z) * (Scalar(1) - g.c * g.c);
+      const Scalar delta_z = lambda[i] * (h[i] - g.c) * g.z * (Scalar(1) - g.z);
+      const Scalar delta_r = delta_c * g.hidden_n * g.r * (Scalar(1) - g.r);
+      const Scalar delta_n = delta_c * g.r;
+      grad_h[i] = lambda[i] * g.z + delta_r * a[i] + delta_z * a[n + i] + delta_n * a[2 * n + i];
+      grad_u[i] = delta_r;
+      grad_u[n + i] = delta_z;
+      grad_u[2 * n + i] = delta_c;
+      grad_a[i] += delta_r * h[i];
+      grad_a[n + i] += delta_z * h[i];
+      grad_a[2 * n + i] += delta_n * h[i];
+      grad_b[i] += delta_r;
+      grad_b[n + i] += delta_z;
+      grad_b[2 * n + i] += delta_n;
     }
   }
 

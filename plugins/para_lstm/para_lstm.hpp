@@ -92,6 +92,13 @@ class ParaLstmCell {
             to_named_array("bias_hh", b_hidden_, {3 * hidden})};
   }
 
+  /// Lists diag_hh (3H), peephole (2H) and bias_hh (3H), in the order of `vjp`'s grad_params.
+  std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
+    const std::size_t hidden = units_;
+    return {{"diag_hh", {3 * hidden}, a_hidden_}, {"peephole", {2 * hidden}, peephole_},
+            {"bias_hh", {3 * hidden}, b_hidden_}};
+  }
+
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* state, const Scalar* u, V* out) const {
     for (int i = 0; i < units_; ++i) {
@@ -148,6 +155,49 @@ class ParaLstmCell {
       row_c[offset + 1] = dc_dh;
       row_h[offset] = dh_dc;
       row_h[offset + 1] = dh_dh;
+    }
+  }
+
+  // Per unit, with cotangents λ_c, λ_h of c', h' and δ_* = ∂L/∂ of the
+  // pre-activation of gate *, so that grad_u = [δ_f; δ_g; δ_o]:
+  //   δ_o = λ_h τ o(1-o)
+  //   ∂L/∂c' = λ_c + λ_h o (1-τ²) + δ_o p_o        (o peeps at c')
+  //   δ_f = ∂L/∂c' (c - g) f(1-f),  δ_g = ∂L/∂c' (1-f)(1-g²)
+  //   ∂L/∂c = ∂L/∂c' f + δ_f p_f,   ∂L/∂h = δ_f a_f + δ_g a_g + δ_o a_o
+  //   ∂L/∂a_* = δ_* h,  ∂L/∂p_f = δ_f c,  ∂L/∂p_o = δ_o c',  ∂L/∂b_* = δ_*.
+  KOKKOS_INLINE_FUNCTION void vjp(const Scalar* state, const Scalar* u, const Scalar* lambda, Scalar* grad_state,
+                                  Scalar* grad_u, Scalar* grad_params) const {
+    const int units = units_;
+    const Scalar* a = a_hidden_.data();
+    const Scalar* p = peephole_.data();
+    Scalar* grad_a = grad_params;
+    Scalar* grad_p = grad_params + 3 * units;
+    Scalar* grad_b = grad_params + 5 * units;
+    for (int i = 0; i < units; ++i) {
+      const Scalar c = state[2 * i];
+      const Scalar h = state[2 * i + 1];
+      const Unit<Scalar> g = unit(i, c, h, u);
+      const Scalar lambda_c = lambda[2 * i];
+      const Scalar lambda_h = lambda[2 * i + 1];
+
+      const Scalar delta_o = lambda_h * g.tau * g.o * (Scalar(1) - g.o);
+      const Scalar d_c_next = lambda_c + lambda_h * g.o * (Scalar(1) - g.tau * g.tau) + delta_o * p[units + i];
+      const Scalar delta_f = d_c_next * (c - g.g) * g.f * (Scalar(1) - g.f);
+      const Scalar delta_g = d_c_next * (Scalar(1) - g.f) * (Scalar(1) - g.g * g.g);
+      grad_state[2 * i] = d_c_next * g.f + delta_f * p[i];
+      grad_state[2 * i + 1] = delta_f * a[i] + delta_g * a[units + i] + delta_o * a[2 * units + i];
+      grad_u[i] = delta_f;
+      grad_u[units + i] = delta_g;
+      grad_u[2 * units + i] = delta_o;
+
+      grad_a[i] += delta_f * h;
+      grad_a[units + i] += delta_g * h;
+      grad_a[2 * units + i] += delta_o * h;
+      grad_p[i] += delta_f * c;
+      grad_p[units + i] += delta_o * g.c_next;
+      grad_b[i] += delta_f;
+      grad_b[units + i] += delta_g;
+      grad_b[2 * units + i] += delta_o;
     }
   }
 

@@ -3,9 +3,11 @@
 //   h' = (1 - α) h + α tanh(u + w ⊙ h)
 //
 // with u = W_in x + b_in from the engine and the leak α from the spec. The
-// cell writes only `step`; parascan derives its Jacobian by dual numbers
+// cell writes `step`, and parascan derives its Jacobian by dual numbers
 // (parascan/autodiff.hpp). Add a `linearize` when profiling shows the dual
-// passes matter; tests/test_cells.cpp shows how to check one.
+// passes matter; tests/test_cells.cpp shows how to check one. `vjp` and
+// `recurrent_parameters` (parascan/vjp.hpp) give the backward pass its
+// analytic gradients, and tests/test_vjp.cpp shows how to check them.
 #pragma once
 
 #include <parascan/cell_parameters.hpp>
@@ -61,11 +63,31 @@ class LeakyCell {
             to_named_array("diag_hh", w_, {n})};
   }
 
+  /// Lists the parameters `vjp` differentiates, which are all but the input
+  /// projection (parascan derives its gradients from grad_u).
+  std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const {
+    return {{"diag_hh", {static_cast<std::size_t>(n_)}, w_}};
+  }
+
   // V is Scalar when the solvers evaluate the cell and a dual number when
   // parascan differentiates it: write the step once, for any V.
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
     for (int i = 0; i < n_; ++i) out[i] = (Scalar(1) - leak_) * h[i] + leak_ * math::tanh(u[i] + w_(i) * h[i]);
+  }
+
+  // For the backward pass: with t = tanh(u + w ⊙ h) and
+  // δ = λ α (1 - t²), the cotangent of u + w ⊙ h,
+  //   ∂L/∂h = λ (1 - α) + δ w,  ∂L/∂u = δ,  ∂L/∂w = δ h.
+  KOKKOS_INLINE_FUNCTION void vjp(const Scalar* h, const Scalar* u, const Scalar* lambda, Scalar* grad_h,
+                                  Scalar* grad_u, Scalar* grad_params) const {
+    for (int i = 0; i < n_; ++i) {
+      const Scalar t = math::tanh(u[i] + w_(i) * h[i]);
+      const Scalar delta = lambda[i] * leak_ * (Scalar(1) - t * t);
+      grad_h[i] = lambda[i] * (Scalar(1) - leak_) + delta * w_(i);
+      grad_u[i] = delta;
+      grad_params[i] += delta * h[i];
+    }
   }
 
  private:

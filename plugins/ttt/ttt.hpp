@@ -91,6 +91,10 @@ class TttCell {
     return {to_named_array("weight_in", w_input_, {p, m}), to_named_array("bias_in", b_input_, {p})};
   }
 
+  /// Returns no parameters, because the state W is the inner model's weight
+  /// and the layer's only parameters are its input projection.
+  std::vector<ParameterRef<Scalar, MemorySpace>> recurrent_parameters() const { return {}; }
+
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* w, const Scalar* u, V* out) const {
     Scalar key[key_dim];
@@ -114,6 +118,68 @@ class TttCell {
       }
       for (int a = 0; a < key_dim; ++a) out[j * key_dim + a] = column[a] - (eta * key[a]) * error;
     }
+  }
+
+  // With λ_j the cotangent of column w_j' = w_j - η k e_j and s = 1/sqrt(|k̃|² + ε):
+  //   ∂L/∂e_j = -η (k·λ_j),  ∂L/∂z_j = ∂L/∂e_j ∂e/∂z,  ∂L/∂v_j = ∂L/∂e_j ∂e/∂v
+  //   ∂L/∂w_j = λ_j + ∂L/∂z_j k
+  //   ∂L/∂k = Σ_j (∂L/∂z_j w_j - η e_j λ_j),  ∂L/∂k̃ = s (∂L/∂k - k (k·∂L/∂k))
+  //   ∂L/∂η = -Σ_j e_j (k·λ_j),  ∂L/∂η̃ = ∂L/∂η η (1 - σ(η̃))
+  // where e = z - v has ∂e/∂z = 1, ∂e/∂v = -1, and e = (y - v)(1 - y²),
+  // y = tanh z, has ∂e/∂z = (1 - y²)(1 - y² - 2y(y - v)), ∂e/∂v = -(1 - y²).
+  // The cell has no recurrent parameters, so grad_params is left alone.
+  KOKKOS_INLINE_FUNCTION void vjp(const Scalar* w, const Scalar* u, const Scalar* lambda, Scalar* grad_w,
+                                  Scalar* grad_u, Scalar* /*grad_params*/) const {
+    Scalar key[key_dim];
+    Scalar grad_key[key_dim];
+    Scalar norm2 = Scalar(1e-6);
+    for (int a = 0; a < key_dim; ++a) norm2 += u[a] * u[a];
+    const Scalar inverse_norm = Scalar(1) / math::sqrt(norm2);
+    for (int a = 0; a < key_dim; ++a) {
+      key[a] = u[a] * inverse_norm;
+      grad_key[a] = Scalar(0);
+    }
+    const Scalar* value = u + key_dim;
+    const Scalar gate = math::sigmoid(u[key_dim + values_]);
+    const Scalar eta = inner_lr_ * gate;
+
+    Scalar grad_eta = 0;
+    for (int j = 0; j < values_; ++j) {
+      const Scalar* column = w + j * key_dim;
+      const Scalar* cotangent = lambda + j * key_dim;
+      Scalar z = 0;
+      Scalar key_dot_cotangent = 0;
+      for (int a = 0; a < key_dim; ++a) {
+        z += key[a] * column[a];
+        key_dot_cotangent += key[a] * cotangent[a];
+      }
+      Scalar error, error_dz, error_dv;
+      if (nonlinear_) {
+        const Scalar y = math::tanh(z);
+        const Scalar slope = Scalar(1) - y * y;
+        error = (y - value[j]) * slope;
+        error_dz = slope * (slope - Scalar(2) * y * (y - value[j]));
+        error_dv = -slope;
+      } else {
+        error = z - value[j];
+        error_dz = Scalar(1);
+        error_dv = Scalar(-1);
+      }
+
+      const Scalar grad_error = -eta * key_dot_cotangent;
+      const Scalar grad_z = grad_error * error_dz;
+      grad_u[key_dim + j] = grad_error * error_dv;
+      grad_eta -= error * key_dot_cotangent;
+      for (int a = 0; a < key_dim; ++a) {
+        grad_key[a] += grad_z * column[a] - eta * error * cotangent[a];
+        grad_w[j * key_dim + a] = cotangent[a] + grad_z * key[a];
+      }
+    }
+
+    Scalar key_dot_grad = 0;
+    for (int a = 0; a < key_dim; ++a) key_dot_grad += key[a] * grad_key[a];
+    for (int a = 0; a < key_dim; ++a) grad_u[a] = inverse_norm * (grad_key[a] - key[a] * key_dot_grad);
+    grad_u[key_dim + values_] = grad_eta * eta * (Scalar(1) - gate);
   }
 
  private:
