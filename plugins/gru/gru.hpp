@@ -141,14 +141,14 @@ class GruCell {
       const Scalar* w_r = w + static_cast<long>(i) * n;
       const Scalar* w_z = w + static_cast<long>(n + i) * n;
       const Scalar* w_n = w + static_cast<long>(2 * n + i) * n;
-      Scalar* grad_w_r = grad_w + static_cast<long>(i) * n;
-      Scalar* grad_w_z = grad_w + static_cast<long>(n + i) * n;
-      Scalar* grad_w_n = grad_w + static_cast<long>(2 * n + i) * n;
-      for (int j = 0; j < n; ++j) {
-        grad_h[j] += delta_r * w_r[j] + delta_z * w_z[j] + delta_n * w_n[j];
-        grad_w_r[j] += delta_r * h[j];
-        grad_w_z[j] += delta_z * h[j];
-        grad_w_n[j] += delta_n * h[j];
+      for (int j = 0; j < n; ++j) grad_h[j] += delta_r * w_r[j] + delta_z * w_z[j] + delta_n * w_n[j];
+
+      // GCC 12 left one loop updating grad_h and every weight-gradient row
+      // unvectorised (-fopt-info-vec-missed). Split like this, each loop vectorises.
+      const Scalar delta_row[3] = {delta_r, delta_z, delta_n};
+      for (int gate = 0; gate < 3; ++gate) {
+        Scalar* grad_w_row = grad_w + static_cast<long>(gate * n + i) * n;
+        for (int j = 0; j < n; ++j) grad_w_row[j] += delta_row[gate] * h[j];
       }
     }
   }

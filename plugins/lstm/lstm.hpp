@@ -191,16 +191,14 @@ class LstmCell {
       const Scalar* w_f = w + static_cast<long>(units + i) * units;
       const Scalar* w_g = w + static_cast<long>(2 * units + i) * units;
       const Scalar* w_o = w + static_cast<long>(3 * units + i) * units;
-      Scalar* grad_w_i = grad_w + static_cast<long>(i) * units;
-      Scalar* grad_w_f = grad_w + static_cast<long>(units + i) * units;
-      Scalar* grad_w_g = grad_w + static_cast<long>(2 * units + i) * units;
-      Scalar* grad_w_o = grad_w + static_cast<long>(3 * units + i) * units;
-      for (int k = 0; k < units; ++k) {
+      for (int k = 0; k < units; ++k)
         grad_h[k] += delta[0] * w_i[k] + delta[1] * w_f[k] + delta[2] * w_g[k] + delta[3] * w_o[k];
-        grad_w_i[k] += delta[0] * h[k];
-        grad_w_f[k] += delta[1] * h[k];
-        grad_w_g[k] += delta[2] * h[k];
-        grad_w_o[k] += delta[3] * h[k];
+
+      // GCC 12 left one loop updating grad_h and every weight-gradient row
+      // unvectorised (-fopt-info-vec-missed). Split like this, each loop vectorises.
+      for (int gate = 0; gate < 4; ++gate) {
+        Scalar* grad_w_row = grad_w + static_cast<long>(gate * units + i) * units;
+        for (int k = 0; k < units; ++k) grad_w_row[k] += delta[gate] * h[k];
       }
     }
   }
