@@ -101,6 +101,12 @@ void check_exact_methods(int state_dim, int batch = 2) {
 
 TEMPLATE_LIST_TEST_CASE("every exact backward method equals sequential backpropagation", "[backward]", Backends) {
   SECTION("diag_ssm") { check_exact_methods<DiagSsmCell, TestType>(12); }
+  SECTION("gru") { check_exact_methods<GruCell, TestType>(8); }
+  SECTION("para_gru") { check_exact_methods<ParaGruCell, TestType>(12); }
+  SECTION("lstm") { check_exact_methods<LstmCell, TestType>(8); }
+  SECTION("para_lstm") { check_exact_methods<ParaLstmCell, TestType>(12); }
+  SECTION("ttt") { check_exact_methods<TttCell, TestType>(24); }
+  SECTION("elman") { check_exact_methods<ElmanCell, TestType>(8); }
   // More sequences than the backward pass has workers (4 per thread), so
   // workers take several sequences each.
   SECTION("diag_ssm, batch 9") { check_exact_methods<DiagSsmCell, TestType>(4, 9); }
@@ -108,8 +114,8 @@ TEMPLATE_LIST_TEST_CASE("every exact backward method equals sequential backpropa
 
 TEMPLATE_LIST_TEST_CASE("approximate backward methods reach the exact gradient at their limit", "[backward]",
                         Backends) {
-  // A diag_ssm's Jacobian is diagonal, so only Jacobi sweeps approximate it;
-  // a dense cell exercises Ĵ = diag(J) in the chunked methods.
+  // A diag_ssm's Jacobian is diagonal, so here only Jacobi sweeps and Ĵ = 0
+  // approximate it; the next test takes Ĵ = diag(J) on a dense cell.
   const int length = 64;
   const ProblemConfig config = small_config(8, length, 2);
   BackwardResult reference;
@@ -146,6 +152,34 @@ TEMPLATE_LIST_TEST_CASE("approximate backward methods reach the exact gradient a
     CHECK(c32 < 1e-10);
     CHECK(whole < 1e-10);
   }
+}
+
+TEMPLATE_LIST_TEST_CASE("quasi-DEER backward on a dense cell: chunked methods reach the exact gradient at their limit",
+                        "[backward]", Backends) {
+  const int length = 64;
+  const ProblemConfig config = small_config(8, length, 2);
+  BackwardResult reference;
+  auto problem = prepared<GruCell, TestType>(config, "readout", reference);
+  const auto error = [&](BackwardSettings settings) {
+    settings.loss = "readout";
+    return gradient_error(problem->backward(settings), reference);
+  };
+  const auto diagonal = JacobianApproximation::diagonal;
+  const double scan = error(method("scan", diagonal));
+  CHECK(scan > 1e-4);  // diag(J) of a dense GRU drops real coupling
+  // parallel_within: c = 1 is backpropagation, c = T the diagonal scan.
+  CHECK(error(chunked("parallel_within", 1, diagonal)) < 1e-10);
+  CHECK(error(chunked("parallel_within", length, diagonal)) == Approx(scan).epsilon(1e-9));
+  CHECK(error(chunked("parallel_within", 8, diagonal)) > 1e-8);
+  // sequential_within: c = T is one chunk, exact; shorter chunks approximate only the carries.
+  CHECK(error(chunked("sequential_within", length, diagonal)) < 1e-10);
+  CHECK(error(chunked("sequential_within", 4, diagonal)) > 1e-8);
+  // Blocks of 4 contain the diagonal, and the whole matrix is exact again.
+  BackwardSettings blocks = method("scan", JacobianApproximation::block);
+  blocks.block_size = 4;
+  CHECK(error(blocks) > 1e-8);
+  blocks.block_size = 8;
+  CHECK(error(blocks) < 1e-10);
 }
 
 TEMPLATE_LIST_TEST_CASE("input gradients match finite differences of the loss", "[backward]", Backends) {

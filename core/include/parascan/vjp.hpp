@@ -2,7 +2,8 @@
 // backward pass through it.
 //
 // For a loss L on the states, the adjoint λ_t = ∂L/∂h_t obeys the linear
-// recurrence λ_t = g_t + J_t^T λ_{t+1} (g_t = the loss's direct gradient),
+// recurrence λ_t = g_t + J_t^T λ_{t+1}, with g_t the loss's direct gradient
+// and J_t = ∂h_{t+1}/∂h_t (DESIGN.md writes the same matrix J_{t+1}),
 // and every gradient follows from products of λ with the step's Jacobians.
 // A cell provides them through two members:
 //
@@ -19,6 +20,8 @@
 //                                   Scalar* grad_h, Scalar* grad_u, Scalar* grad_params) const;
 //
 // `vjp` runs inside kernels like `step`: no allocation, no host-only memory.
+// Its outputs never alias h, u or lambda, so a cell may clear grad_h before
+// reading λ.
 // Tests check it against the dual-number Jacobian for grad_h and against
 // central finite differences for grad_u and grad_params.
 #pragma once
