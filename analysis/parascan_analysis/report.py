@@ -128,7 +128,8 @@ def _summary_rows(runs: list[Run], setting_names: tuple[str, ...], has_backward:
     rows = []
     for configuration in group_repeats(runs):
         first = configuration.first
-        row = {name: _setting_text(first, name) for name in setting_names}
+        # The setting max_iterations shares its name with the status that counts runs, so its column is renamed.
+        row = {_setting_column(name): _setting_text(first, name) for name in setting_names}
         row["runs"] = len(configuration.runs)
         counts = Counter(run.status for run in configuration.runs)
         for status in STATUSES:
@@ -247,6 +248,10 @@ def _spec_text(path: Path) -> str:
         return json.dumps(json.loads(text), indent=2)
     except ValueError:
         return text
+
+
+def _setting_column(name: str) -> str:
+    return f"{name}_setting" if name in STATUSES else name
 
 
 def _setting_text(run: Run, name: str) -> str:

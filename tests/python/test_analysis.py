@@ -963,3 +963,10 @@ def test_engine_backward_sweep_gradients(capsys, tmp_path):
     check_report(tmp_path / "report", sweep_path)
     page = (tmp_path / "report" / "report.html").read_text()
     assert "<h2>Gradient error per group</h2>" in page
+    # max_iterations is both a varying setting and a status, and the summary keeps both columns.
+    with (tmp_path / "report" / "summary.csv").open() as stream:
+        summary = list(csv.DictReader(stream))
+    assert {row["max_iterations_setting"] for row in summary} == {"100", "8"}
+    for row in summary:
+        expected = "2" if row["max_iterations_setting"] == "8" else "0"
+        assert row["max_iterations"] == expected
