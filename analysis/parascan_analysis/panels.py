@@ -67,6 +67,8 @@ class PanelLayout:
     label_settings: tuple[str, ...]
     common_values: dict = field(default_factory=dict)
     """Most common value of each label setting, left out of labels and stated under the figure."""
+    merged_settings: tuple[str, ...] = ()
+    """Settings whose runs count as repeats of one configuration in this plot."""
 
     def figure_key(self, run: Run) -> tuple:
         return tuple(run.value(name) for name in self.figure_settings)
@@ -89,13 +91,19 @@ class PanelLayout:
         item per setting, even where they equal the most common ones.
         """
         label = self.series_label(self.series_key(run))
+        # A plot that merges the backward settings draws one point for several methods, so it names none.
+        describe_method = (
+            is_backward_run(run)
+            and not set(METHOD_SETTING_NAMES) & set(self.merged_settings)
+            and any(name in METHOD_LABEL_NAMES for name in self.label_settings)
+        )
         extra = []
         for name in self.label_settings:
-            if name in METHOD_LABEL_NAMES and is_backward_run(run):
+            if describe_method and name in METHOD_LABEL_NAMES:
                 continue
             if run.value(name) != self.common_values.get(name) and setting_applies(run, name):
                 extra.append(f"{name}={run.value(name)}")
-        if is_backward_run(run) and any(name in METHOD_LABEL_NAMES for name in self.label_settings):
+        if describe_method:
             extra.append(" ".join(part for part in ("backward", method_label(method_key(run)), knob_text(run)) if part))
         return ", ".join([label] + extra)
 
@@ -111,15 +119,20 @@ class PanelLayout:
         return "Unless a label says otherwise: " + ", ".join(parts) + "."
 
 
-def choose_panel_layout(runs: list[Run], group_by: tuple[str, ...], axis_settings: tuple[str, ...] = ()) -> PanelLayout:
+def choose_panel_layout(
+    runs: list[Run], group_by: tuple[str, ...], axis_settings: tuple[str, ...] = (), merged_settings: tuple[str, ...] = ()
+) -> PanelLayout:
     """Choose figure, row, series and label settings for `runs`.
 
     `axis_settings` are plotted on an axis (for example `sequence_length` in the
     throughput plot), so they neither split figures nor appear in labels.
+    `merged_settings` do not change the plotted quantities (the backward
+    settings in a plot of the forward solve): runs that differ only in them
+    are drawn as repeats of one configuration.
     """
     row_setting = ROW_SETTING if ROW_SETTING in group_by else None
     series_settings = tuple(name for name in group_by if name != ROW_SETTING)
-    taken = set(group_by) | set(axis_settings)
+    taken = set(group_by) | set(axis_settings) | set(merged_settings)
 
     figure_settings = [name for name in ALWAYS_FIGURE_SETTINGS if name not in taken]
     for name in PROBLEM_SETTING_NAMES:
@@ -145,7 +158,9 @@ def choose_panel_layout(runs: list[Run], group_by: tuple[str, ...], axis_setting
             applying = [run.value(name) for run in runs if setting_applies(run, name)]
             common_values[name] = Counter(applying).most_common(1)[0][0]
 
-    return PanelLayout(tuple(figure_settings), row_setting, series_settings, tuple(label_settings), common_values)
+    return PanelLayout(
+        tuple(figure_settings), row_setting, series_settings, tuple(label_settings), common_values, tuple(merged_settings)
+    )
 
 
 def split_configurations(layout: PanelLayout, runs: list[Run]) -> dict[tuple, dict[object, list[Configuration]]]:
@@ -157,7 +172,7 @@ def split_configurations(layout: PanelLayout, runs: list[Run]) -> dict[tuple, di
     for figure_key in sorted(figures, key=_sort_key):
         rows = figures[figure_key]
         result[figure_key] = {
-            row_key: sorted(group_repeats(rows[row_key]), key=lambda item: _sort_key(item.key))
+            row_key: sorted(group_repeats(rows[row_key], layout.merged_settings), key=lambda item: _sort_key(item.key))
             for row_key in sorted(rows, key=str)
         }
     return result

@@ -35,6 +35,8 @@ from .panels import (  # noqa: E402
 )
 from .selection import AnalysisInputError, spread  # noqa: E402
 
+# Width of one character of the bar labels' font ("small", about 8.3 pt), an estimate: about 4.6 pt.
+LABEL_INCHES_PER_CHARACTER = 0.065
 PHASE_DATASETS = ("seconds_linearize", "seconds_scan", "seconds_update")
 PHASE_LABELS = {
     "seconds_linearize": "cell + Jacobian",
@@ -107,7 +109,12 @@ def plot_phases(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by=("
         stem = stem_for("phases", layout, figure_key)
         bar_counts = [len(configurations) for configurations in rows.values()]
         height = sum(0.3 * count + 1.0 for count in bar_counts) + 0.8
-        figure = Figure(figsize=(12.0, height))
+        # Bar labels sit left of the panels, so long ones (backward methods, statuses) widen the figure
+        # instead of squeezing the panels until their titles overlap.
+        # The 20 characters leave room for the statuses that _bar_label appends.
+        labels = [layout.configuration_label(configuration.first) for configurations in rows.values() for configuration in configurations]
+        longest = max(len(label) for label in labels) + 20
+        figure = Figure(figsize=(max(12.0, 9.0 + LABEL_INCHES_PER_CHARACTER * longest), height))
         axes_grid = figure.subplots(
             len(rows), 2, squeeze=False, sharey="row", gridspec_kw={"height_ratios": bar_counts, "width_ratios": [3, 1.3]}
         )
