@@ -544,8 +544,8 @@ def plot_adjoint_sweeps(sweep: Sweep, runs, out_dir: Path, formats=("png",), gro
             "One line per run, from backward/adjoint_max_abs_error: the max abs difference of the adjoint from BPTT's after "
             "sweep k. A line ends at its run's K = backward_iterations (marked and labelled); runs with a larger K repeat "
             "the sweeps of a smaller one, so their lines overlap.",
-            "With the exact Jacobian the last k adjoints are exact after k sweeps, so the error reaches rounding at "
-            "k = T - 1 (grey line); an approximate Jacobian levels off at its own error.",
+            "With the exact Jacobian the last k adjoints are exact after k sweeps, so by k = T - 1 (grey line) the "
+            "error falls to rounding error or to exactly 0. With an approximate Jacobian it levels off at that Jacobian's error.",
             HOLLOW_NOTE.replace("Hollow markers", "Hollow end markers") if any(line.status != "converged" for line in drawn) else "",
             layout.common_note(),
         ]
