@@ -11,7 +11,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .gradients import NO_BACKWARD_RUNS_MESSAGE, NoBackwardRuns, plot_gradients
+from .gradients import GROUPS_CSV, NoBackwardRuns, check_backward_runs, plot_gradients, write_gradient_groups_csv
 from .grouping import DEFAULT_GROUP_BY
 from .load import Sweep, SweepFormatError, load_sweep
 from .pareto import plot_pareto
@@ -33,7 +33,8 @@ COMMANDS = {
     "pareto": "wall time against final error and against depth reached, Pareto front marked",
     "throughput": "tokens per second and speedup over sequential against sequence length",
     "phases": "solve time split by phase, stacked bars per configuration",
-    "gradients": "gradient error against time for runs with a backward pass (provisional)",
+    "gradients": "gradient error of backward runs against backward time, against each method's knob, and per Jacobi sweep; "
+    f"per-group errors in {GROUPS_CSV}",
     "predictability": "iterations to converge against the largest Lyapunov exponent",
     "report": "one HTML page with every applicable figure, a summary table (also CSV), the spec and environment",
 }
@@ -105,7 +106,7 @@ def _run_command(command: str, sweep: Sweep, arguments, out_dir: Path, formats: 
         "pareto": lambda: plot_pareto(sweep, runs, out_dir, formats, group_by).files,
         "throughput": lambda: plot_throughput(sweep, runs, out_dir, formats, group_by).files,
         "phases": lambda: plot_phases(sweep, runs, out_dir, formats, group_by).files,
-        "gradients": lambda: plot_gradients(sweep, runs, out_dir, formats, group_by).files,
+        "gradients": lambda: _write_gradients(sweep, out_dir, formats, group_by),
         "predictability": lambda: plot_predictability(sweep, runs, out_dir, formats, group_by).files,
     }
     _check_applicable(command, sweep)
@@ -115,14 +116,21 @@ def _run_command(command: str, sweep: Sweep, arguments, out_dir: Path, formats: 
     return plotters[command]()
 
 
+def _write_gradients(sweep: Sweep, out_dir: Path, formats: tuple[str, ...], group_by: tuple[str, ...]) -> list[Path]:
+    """Write the gradient figures and the per-group table; print why a figure was not drawn."""
+    result = plot_gradients(sweep, sweep.runs, out_dir, formats, group_by)
+    for note in result.notes:
+        print(f"not drawn: {note}")
+    return result.files + [write_gradient_groups_csv(sweep.runs, out_dir / GROUPS_CSV)]
+
+
 def _check_applicable(command: str, sweep: Sweep) -> None:
     """Raise before any folder is created when the selected runs lack what the command plots."""
-    from .gradients import backward_runs
     from .phases import PHASE_DATASETS, run_phase_seconds
     from .predictability import ATTRIBUTE, has_lyapunov_exponent
 
-    if command == "gradients" and not backward_runs(sweep.runs):
-        raise NoBackwardRuns(NO_BACKWARD_RUNS_MESSAGE)
+    if command == "gradients":
+        check_backward_runs(sweep.runs)
     if command == "predictability" and not any(has_lyapunov_exponent(run) for run in sweep.runs):
         raise AnalysisInputError(f"missing attribute '{ATTRIBUTE}': no run has it (the engine does not compute it yet)")
     if command == "phases" and not any(run_phase_seconds(run) is not None for run in sweep.runs if run.trace_length > 0):

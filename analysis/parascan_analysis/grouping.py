@@ -4,7 +4,8 @@ The `--group-by` settings define the lines. When `cell` is one of them, each cel
 gets its own row of panels and the other group-by settings tell the lines apart.
 Every other setting that still separates two plotted runs of one line becomes a
 figure setting, so a line never joins two runs other than repeats (runs that
-differ only in `repeat` or `seed`), which share a line style. `sequence_length` and `backend`
+differ only in `repeat` or `seed`, or only in backward settings, which leave
+the forward solve unchanged), which share a line style. `sequence_length` and `backend`
 are always figure settings unless grouped by, so file names stay stable across sweeps.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .load import OPTIONAL_SETTING_NAMES, REPEAT_SETTING_NAMES, SETTING_NAMES, Run, Setting
+from .load import BACKWARD_SETTING_NAMES, OPTIONAL_SETTING_NAMES, REPEAT_SETTING_NAMES, SETTING_NAMES, Run, Setting
 
 DEFAULT_GROUP_BY = ("cell", "solver", "jacobian")
 ALWAYS_FIGURE_SETTINGS = ("sequence_length", "backend")
@@ -61,7 +62,9 @@ def choose_layout(runs: list[Run], group_by: tuple[str, ...] = DEFAULT_GROUP_BY)
     every setting chosen so far differ in it. Settings that follow from others
     (for example `threads` from `backend`) therefore do not split figures.
     The repeat settings (`repeat`, `seed`) never do: repeats share one line
-    key and are drawn as a bundle of lines in one style.
+    key and are drawn as a bundle of lines in one style. Nor do the backward
+    settings, because the forward solve these plots show does not depend on
+    them: runs that differ only in their backward pass join one bundle.
     """
     row_setting = ROW_SETTING if ROW_SETTING in group_by else None
     line_settings = tuple(name for name in group_by if name != ROW_SETTING)
@@ -69,6 +72,8 @@ def choose_layout(runs: list[Run], group_by: tuple[str, ...] = DEFAULT_GROUP_BY)
 
     for name in SETTING_NAMES + OPTIONAL_SETTING_NAMES:
         if name in group_by or name in figure_settings or name in REPEAT_SETTING_NAMES:
+            continue
+        if name in BACKWARD_SETTING_NAMES:
             continue
         known = tuple(group_by) + tuple(figure_settings)
         values_per_group: dict[tuple, set] = defaultdict(set)

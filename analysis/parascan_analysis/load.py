@@ -51,6 +51,17 @@ SETTING_NAMES = (
     "scan_chunks",
 )
 
+# Settings of the backward pass, written only on runs whose `pass` is
+# `forward_backward`. Forward runs get None for each.
+BACKWARD_SETTING_NAMES = (
+    "loss",
+    "backward",
+    "backward_jacobian",
+    "backward_block_size",
+    "backward_iterations",
+    "backward_chunk_size",
+    "backward_chunk_mode",
+)
 # Settings that docs/output-format.md added after the first layout, and `repeat`,
 # which the sweep engine is adding. Files without them still load, and runs
 # that lack one get None for it.
@@ -63,7 +74,7 @@ OPTIONAL_SETTING_NAMES = (
     "prefix_tolerance",
     "pass",
     "repeat",
-)
+) + BACKWARD_SETTING_NAMES
 # Settings that only repeat a measurement. Runs that differ in nothing else are
 # repeats of one configuration, and the plots show their median and range.
 REPEAT_SETTING_NAMES = ("repeat", "seed")
@@ -72,21 +83,39 @@ STATUSES = ("converged", "max_iterations", "diverged", "failed", "skipped")
 # Statuses whose runs may have an empty trace (or no trace group at all).
 STATUSES_WITHOUT_TRACE = ("failed", "skipped")
 TRACE_DATASETS = ("residual", "max_abs_error", "exact_prefix", "seconds")
-# Trace datasets read when present: the per-phase times and, provisionally, the
-# gradient errors of backward runs (see docs/analysis.md).
-OPTIONAL_TRACE_DATASETS = (
-    "seconds_linearize",
-    "seconds_scan",
-    "seconds_update",
-    "gradient_max_abs_error",
-    "gradient_relative_error",
-)
+# Trace datasets read when present: the per-phase times.
+OPTIONAL_TRACE_DATASETS = ("seconds_linearize", "seconds_scan", "seconds_update")
 
 Setting = Union[str, int, float]
 
 
 class SweepFormatError(Exception):
     """A file that is not a parascan sweep file or breaks its documented layout."""
+
+
+@dataclass(frozen=True)
+class GradientGroup:
+    """One gradient group `backward/groups/<name>`: the inputs, the initial state or one cell parameter."""
+
+    name: str
+    max_abs_error: float
+    """Max-abs difference from the gradient of sequential backpropagation (BPTT)."""
+    relative_error: float
+    """`max_abs_error` divided by the max-abs of BPTT's gradient."""
+    reference_max_abs: float | None
+    """Max-abs of BPTT's gradient, or None where the file lacks it."""
+
+
+@dataclass(frozen=True)
+class BackwardPass:
+    """The group `/runs/<run id>/backward` of a run whose `pass` is `forward_backward`."""
+
+    attributes: dict[str, object]
+    """Every attribute of the group: losses, forward residual, phase times, `iterations`."""
+    adjoint_max_abs_error: np.ndarray
+    """Max-abs error of the adjoint against BPTT's, one entry per `jacobi` sweep, else one entry."""
+    groups: tuple[GradientGroup, ...]
+    """The gradient groups in the order of the attribute `group_order`."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +132,8 @@ class Run:
     """Every attribute of the group, with numpy scalars converted to Python values."""
     trace: dict[str, np.ndarray]
     """The datasets of `trace`, each of length `iterations`; empty arrays when the run has no trace."""
+    backward: BackwardPass | None = None
+    """The backward pass, or None for forward runs and for backward runs that failed or were skipped."""
 
     @property
     def trace_length(self) -> int:
@@ -196,6 +227,7 @@ def _read_run(run_id: str, group: h5py.Group | h5py.Dataset) -> Run:
     iterations = _require_attribute(attributes, "iterations", where, expected=int)
 
     trace = _read_trace(group, where, status, iterations)
+    backward = _read_backward(group["backward"], where) if "backward" in group else None
     return Run(
         run_id=run_id,
         index=index,
@@ -205,6 +237,7 @@ def _read_run(run_id: str, group: h5py.Group | h5py.Dataset) -> Run:
         iterations=iterations,
         attributes=attributes,
         trace=trace,
+        backward=backward,
     )
 
 
@@ -246,6 +279,45 @@ def _read_trace(group: h5py.Group, where: str, status: str, iterations: int) -> 
         if length != iterations:
             raise SweepFormatError(f"{where}: trace '{name}' has {length} entries, expected iterations = {iterations}")
     return trace
+
+
+def _read_backward(group: h5py.Group | h5py.Dataset, where: str) -> BackwardPass:
+    """Read the group `backward` without the gradients themselves, which can be as large as the inputs."""
+    if not isinstance(group, h5py.Group):
+        raise SweepFormatError(f"{where}: 'backward' is not a group")
+    attributes = _read_attributes(group.attrs)
+
+    dataset = group.get("adjoint_max_abs_error")
+    if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1:
+        raise SweepFormatError(f"{where}: missing one-dimensional dataset 'backward/adjoint_max_abs_error'")
+    adjoint_error = np.asarray(dataset[()], dtype=np.float64)
+
+    groups_group = group.get("groups")
+    if not isinstance(groups_group, h5py.Group):
+        raise SweepFormatError(f"{where}: missing group 'backward/groups'")
+    stored = list(groups_group)
+    listed = [name for name in str(attributes.get("group_order", "")).split(",") if name in groups_group]
+    names = listed + [name for name in stored if name not in listed]
+
+    gradient_groups = []
+    for name in names:
+        member = groups_group[name]
+        path = f"backward/groups/{name}"
+        if not isinstance(member, h5py.Group):
+            raise SweepFormatError(f"{where}: '{path}' is not a group")
+        values = _read_attributes(member.attrs)
+        for required in ("max_abs_error", "relative_error"):
+            _require_attribute(values, required, f"{where}, group {path}", expected=float)
+        reference = values.get("reference_max_abs")
+        gradient_groups.append(
+            GradientGroup(
+                name=name,
+                max_abs_error=float(values["max_abs_error"]),
+                relative_error=float(values["relative_error"]),
+                reference_max_abs=float(reference) if isinstance(reference, (int, float)) else None,
+            )
+        )
+    return BackwardPass(attributes=attributes, adjoint_max_abs_error=adjoint_error, groups=tuple(gradient_groups))
 
 
 def _require_attribute(attributes: dict[str, object], name: str, where: str, expected: type | None = None):

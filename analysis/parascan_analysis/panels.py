@@ -13,6 +13,7 @@ the point's label when it differs from its most common value.
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,14 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
+from .backward import (  # noqa: E402
+    METHOD_SETTING_NAMES,
+    is_backward_run,
+    knob_text,
+    method_key,
+    method_label,
+    setting_applies,
+)
 from .grouping import OKABE_ITO, figure_suffix, figure_title, _sort_key  # noqa: E402
 from .load import Run  # noqa: E402
 from .selection import CONFIGURATION_SETTING_NAMES, Configuration, group_repeats  # noqa: E402
@@ -42,6 +51,10 @@ ALWAYS_FIGURE_SETTINGS = ("sequence_length", "backend")
 ROW_SETTING = "cell"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 PNG_DPI = 150
+# Characters of the footnote's font ("small", about 8.3 pt) that fit in one inch: about 72 / 4.6.
+FOOTNOTE_CHARACTERS_PER_INCH = 15
+# Settings that a backward run's label writes as one item, its backward method.
+METHOD_LABEL_NAMES = ("pass",) + METHOD_SETTING_NAMES
 # Settings that follow from others, left out of labels because they only repeat them.
 DERIVED_SETTING_NAMES = ("threads", "scan_chunks", "settings_json")
 
@@ -54,6 +67,8 @@ class PanelLayout:
     label_settings: tuple[str, ...]
     common_values: dict = field(default_factory=dict)
     """Most common value of each label setting, left out of labels and stated under the figure."""
+    merged_settings: tuple[str, ...] = ()
+    """Settings whose runs count as repeats of one configuration in this plot."""
 
     def figure_key(self, run: Run) -> tuple:
         return tuple(run.value(name) for name in self.figure_settings)
@@ -69,31 +84,55 @@ class PanelLayout:
         return " / ".join(parts) if parts else "all runs"
 
     def configuration_label(self, run: Run) -> str:
-        """Label a configuration: its series, then every label setting that differs from the common value."""
+        """Label a configuration: its series, then every label setting that applies to it and differs from the common value.
+
+        When backward methods differ, a backward run's label names its method
+        and knob as one item (`backward jacobi / exact K=16`) instead of one
+        item per setting, even where they equal the most common ones.
+        """
         label = self.series_label(self.series_key(run))
-        extra = [
-            f"{name}={run.value(name)}"
-            for name in self.label_settings
-            if run.value(name) != self.common_values.get(name)
-        ]
+        # A plot that merges the backward settings draws one point for several methods, so it names none.
+        describe_method = (
+            is_backward_run(run)
+            and not set(METHOD_SETTING_NAMES) & set(self.merged_settings)
+            and any(name in METHOD_LABEL_NAMES for name in self.label_settings)
+        )
+        extra = []
+        for name in self.label_settings:
+            if describe_method and name in METHOD_LABEL_NAMES:
+                continue
+            if run.value(name) != self.common_values.get(name) and setting_applies(run, name):
+                extra.append(f"{name}={run.value(name)}")
+        if describe_method:
+            extra.append(" ".join(part for part in ("backward", method_label(method_key(run)), knob_text(run)) if part))
         return ", ".join([label] + extra)
 
     def common_note(self) -> str:
-        if not self.common_values:
+        # Backward runs always name their method, so the note leaves the method settings out.
+        parts = [
+            f"{name}={value}"
+            for name, value in self.common_values.items()
+            if value is not None and name not in METHOD_SETTING_NAMES
+        ]
+        if not parts:
             return ""
-        parts = [f"{name}={value}" for name, value in self.common_values.items()]
         return "Unless a label says otherwise: " + ", ".join(parts) + "."
 
 
-def choose_panel_layout(runs: list[Run], group_by: tuple[str, ...], axis_settings: tuple[str, ...] = ()) -> PanelLayout:
+def choose_panel_layout(
+    runs: list[Run], group_by: tuple[str, ...], axis_settings: tuple[str, ...] = (), merged_settings: tuple[str, ...] = ()
+) -> PanelLayout:
     """Choose figure, row, series and label settings for `runs`.
 
     `axis_settings` are plotted on an axis (for example `sequence_length` in the
     throughput plot), so they neither split figures nor appear in labels.
+    `merged_settings` do not change the plotted quantities (the backward
+    settings in a plot of the forward solve): runs that differ only in them
+    are drawn as repeats of one configuration.
     """
     row_setting = ROW_SETTING if ROW_SETTING in group_by else None
     series_settings = tuple(name for name in group_by if name != ROW_SETTING)
-    taken = set(group_by) | set(axis_settings)
+    taken = set(group_by) | set(axis_settings) | set(merged_settings)
 
     figure_settings = [name for name in ALWAYS_FIGURE_SETTINGS if name not in taken]
     for name in PROBLEM_SETTING_NAMES:
@@ -112,11 +151,16 @@ def choose_panel_layout(runs: list[Run], group_by: tuple[str, ...], axis_setting
     for name in CONFIGURATION_SETTING_NAMES:
         if name in taken or name in panel_names or name in DERIVED_SETTING_NAMES:
             continue
-        if any(len({run.value(name) for run in members}) > 1 for members in panels.values()):
+        # A backward setting varies only where it applies: forward runs lack it, and a
+        # method ignores the knobs of the others.
+        if any(len({run.value(name) for run in members if setting_applies(run, name)}) > 1 for members in panels.values()):
             label_settings.append(name)
-            common_values[name] = Counter(run.value(name) for run in runs).most_common(1)[0][0]
+            applying = [run.value(name) for run in runs if setting_applies(run, name)]
+            common_values[name] = Counter(applying).most_common(1)[0][0]
 
-    return PanelLayout(tuple(figure_settings), row_setting, series_settings, tuple(label_settings), common_values)
+    return PanelLayout(
+        tuple(figure_settings), row_setting, series_settings, tuple(label_settings), common_values, tuple(merged_settings)
+    )
 
 
 def split_configurations(layout: PanelLayout, runs: list[Run]) -> dict[tuple, dict[object, list[Configuration]]]:
@@ -128,7 +172,7 @@ def split_configurations(layout: PanelLayout, runs: list[Run]) -> dict[tuple, di
     for figure_key in sorted(figures, key=_sort_key):
         rows = figures[figure_key]
         result[figure_key] = {
-            row_key: sorted(group_repeats(rows[row_key]), key=lambda item: _sort_key(item.key))
+            row_key: sorted(group_repeats(rows[row_key], layout.merged_settings), key=lambda item: _sort_key(item.key))
             for row_key in sorted(rows, key=str)
         }
     return result
@@ -164,10 +208,15 @@ def row_title(layout: PanelLayout, row_key: object) -> str:
 
 
 def add_footnote(figure: Figure, lines: list[str]) -> None:
-    """Write notes under the axes: runs left out and the settings labels omit."""
-    text = "\n".join(line for line in lines if line)
+    """Write notes under the axes: runs left out and the settings labels omit.
+
+    Each note is wrapped to the figure's width here, because matplotlib's own
+    wrapping does not apply when the figure is saved with bbox_inches="tight".
+    """
+    width = max(40, int(figure.get_figwidth() * FOOTNOTE_CHARACTERS_PER_INCH))
+    text = "\n".join(textwrap.fill(line, width) for line in lines if line)
     if text:
-        figure.text(0.01, 0.0, text, fontsize="small", color="0.25", verticalalignment="top", wrap=True)
+        figure.text(0.01, 0.0, text, fontsize="small", color="0.25", verticalalignment="top")
 
 
 def save_figure(figure: Figure, out_dir: Path, stem: str, formats: tuple[str, ...]) -> list[Path]:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .load import Sweep
+from .load import BACKWARD_SETTING_NAMES, Sweep
 from .panels import (
     add_footnote,
     choose_panel_layout,
@@ -35,6 +35,9 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 STATUSES_WITH_DATA = ("converged", "max_iterations", "diverged")
+BACKWARD_REPEATS_NOTE = (
+    "Backward runs that differ only in their backward settings share one forward solve, so they count as repeats here."
+)
 
 
 def pareto_front(points: list[tuple[float, float]], maximize_y: bool = False) -> list[int]:
@@ -86,7 +89,8 @@ class ParetoResult:
 
 def plot_pareto(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by=("cell", "solver", "jacobian")) -> ParetoResult:
     """Write `pareto_<figure>.<format>`: per cell, seconds against final error (left) and depth (right)."""
-    layout = choose_panel_layout(runs, group_by)
+    # Wall time and final error are those of the forward solve, which the backward settings do not change.
+    layout = choose_panel_layout(runs, group_by, merged_settings=BACKWARD_SETTING_NAMES)
     colours = series_styles(layout, runs)
     markers = configuration_markers(layout, runs)
     result = ParetoResult()
@@ -159,6 +163,7 @@ def plot_pareto(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by=("
         figure.tight_layout()
         notes = [
             "Points: median over repeats; bars: min to max. Errors of exactly 0 are drawn on the dotted floor line.",
+            BACKWARD_REPEATS_NOTE if any(run.value("pass") == "forward_backward" for run in runs) else "",
             layout.common_note(),
         ]
         if left_out:

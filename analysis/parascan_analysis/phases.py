@@ -2,10 +2,11 @@
 
 The phases are the sums over iterations of the trace datasets
 `seconds_linearize` (cell evaluation and Jacobian), `seconds_scan` and
-`seconds_update`. A run with the provisional attribute `backward_seconds`
-adds it as a phase. "Other" is the run's `seconds` minus those phases: the
-initial guess, the residual checks and overhead. Each phase is the median
-over repeats, and the error bar on the total spans min to max.
+`seconds_update`. "Other" is the run's `seconds` minus those phases: the
+initial guess, the residual checks and overhead. A backward run adds its
+`backward_seconds` as one more phase after the solve, because the run's
+`seconds` covers the solve alone. Each phase is the median over repeats,
+and the error bar on the total spans min to max.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from .panels import (  # noqa: E402
 )
 from .selection import AnalysisInputError, spread  # noqa: E402
 
+# Width of one character of the bar labels' font ("small", about 8.3 pt), an estimate: about 4.6 pt.
+LABEL_INCHES_PER_CHARACTER = 0.065
 PHASE_DATASETS = ("seconds_linearize", "seconds_scan", "seconds_update")
 PHASE_LABELS = {
     "seconds_linearize": "cell + Jacobian",
     "seconds_scan": "scan",
     "seconds_update": "update",
-    "backward_seconds": "backward",
+    "backward_seconds": "backward pass",
     "other": "other (initial guess, residual checks)",
 }
 # Okabe-Ito colours, different from each other in lightness as well as hue.
@@ -77,10 +80,16 @@ def run_phase_seconds(run: Run) -> dict[str, float] | None:
     if any(name not in run.trace for name in PHASE_DATASETS):
         return None
     phases = {name: float(np.sum(run.trace[name])) for name in PHASE_DATASETS}
+    phases["other"] = max(0.0, float(run.attributes["seconds"]) - sum(phases.values()))
     if isinstance(run.attributes.get("backward_seconds"), (int, float)):
         phases["backward_seconds"] = float(run.attributes["backward_seconds"])
-    phases["other"] = max(0.0, float(run.attributes["seconds"]) - sum(phases.values()))
     return phases
+
+
+def run_total_seconds(run: Run) -> float:
+    """Return the solve time plus, for a backward run, the backward pass's time."""
+    backward = run.attributes.get("backward_seconds")
+    return float(run.attributes["seconds"]) + (float(backward) if isinstance(backward, (int, float)) else 0.0)
 
 
 def plot_phases(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by=("cell", "solver", "jacobian")) -> PhaseResult:
@@ -92,14 +101,20 @@ def plot_phases(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by=("
     layout = choose_panel_layout(runs, group_by)
     colours = series_styles(layout, runs)
     has_backward = any(isinstance(run.attributes.get("backward_seconds"), (int, float)) for run in runs)
-    phase_names = PHASE_DATASETS + (("backward_seconds",) if has_backward else ()) + ("other",)
+    phase_names = PHASE_DATASETS + ("other",) + (("backward_seconds",) if has_backward else ())
+    timed_name = "solve + backward time" if has_backward else "solve time"
     result = PhaseResult()
 
     for figure_key, rows in split_configurations(layout, runs).items():
         stem = stem_for("phases", layout, figure_key)
         bar_counts = [len(configurations) for configurations in rows.values()]
         height = sum(0.3 * count + 1.0 for count in bar_counts) + 0.8
-        figure = Figure(figsize=(12.0, height))
+        # Bar labels sit left of the panels, so long ones (backward methods, statuses) widen the figure
+        # instead of squeezing the panels until their titles overlap.
+        # The 20 characters leave room for the statuses that _bar_label appends.
+        labels = [layout.configuration_label(configuration.first) for configurations in rows.values() for configuration in configurations]
+        longest = max(len(label) for label in labels) + 20
+        figure = Figure(figsize=(max(12.0, 9.0 + LABEL_INCHES_PER_CHARACTER * longest), height))
         axes_grid = figure.subplots(
             len(rows), 2, squeeze=False, sharey="row", gridspec_kw={"height_ratios": bar_counts, "width_ratios": [3, 1.3]}
         )
@@ -115,7 +130,7 @@ def plot_phases(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by=("
                 if not timed:
                     continue
                 run = configuration.first
-                totals = [float(member.attributes["seconds"]) for member, _ in timed]
+                totals = [run_total_seconds(member) for member, _ in timed]
                 bar = PhaseBar(
                     figure=stem,
                     row=row_key,
@@ -151,12 +166,12 @@ def plot_phases(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by=("
             total_axes.grid(True, axis="x", which="major", color="0.9", linewidth=0.6)
             total_axes.set_axisbelow(True)
             title = row_title(layout, row_key)
-            share_axes.set_title((title + ": " if title else "") + "share of the solve time by phase", fontsize="medium")
-            total_axes.set_title("solve time", fontsize="medium")
+            share_axes.set_title((title + ": " if title else "") + "share of each phase", fontsize="medium")
+            total_axes.set_title(timed_name, fontsize="medium")
             result.bars.extend(bars)
 
-        axes_grid[-1, 0].set_xlabel("share of the solve time (%)")
-        axes_grid[-1, 1].set_xlabel("wall time of the solve (s)")
+        axes_grid[-1, 0].set_xlabel(f"share of the {timed_name} (%)")
+        axes_grid[-1, 1].set_xlabel(f"wall time, {timed_name} (s)")
         axes_grid[0, 1].legend(
             handles=axes_grid[0, 0].get_legend_handles_labels()[0], loc="upper left", bbox_to_anchor=(1.04, 1.0),
             fontsize="small", frameon=False,
@@ -167,6 +182,7 @@ def plot_phases(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by=("
         notes = [
             "Left: share of each phase in the sum of the per-phase medians over repeats. Right: that sum, "
             "with the min to max of the run times over repeats. Labels of runs that did not converge end with their status.",
+            "backward pass: backward_seconds, measured after the solve (forward_backward runs only)." if has_backward else "",
             layout.common_note(),
         ]
         if left_out:

@@ -2,8 +2,9 @@
 
 The page is self-contained: the PNG figures are embedded as base64 data URIs,
 so it opens offline from anywhere. The same PNGs are written to `figures/`
-next to it, and the tables to `summary.csv` (one row per configuration) and
-`runs.csv` (one row per run). Runs that diverged, failed or were skipped are
+next to it, and the tables to `summary.csv` (one row per configuration),
+`runs.csv` (one row per run) and, for sweeps with backward runs,
+`gradient_groups.csv` (one row per run and gradient group). Runs that diverged, failed or were skipped are
 counted, listed and marked, never dropped.
 """
 
@@ -19,7 +20,16 @@ from pathlib import Path
 
 import h5py
 
-from .gradients import NoBackwardRuns, plot_gradients
+from .backward import is_backward_run, setting_applies
+from .gradients import (
+    GROUPS_CSV,
+    NothingToDraw,
+    gradient_group_rows,
+    plot_adjoint_sweeps,
+    plot_gradient_knobs,
+    plot_gradient_time,
+    write_gradient_groups_csv,
+)
 from .load import STATUSES, Run, Sweep
 from .pareto import plot_pareto
 from .phases import plot_phases
@@ -41,6 +51,8 @@ SUMMARY_QUANTITIES = (
     ("seconds", "seconds"),
     ("final_max_abs_error", "final error"),
 )
+# Added to the summary and the run table when a run has a backward pass.
+BACKWARD_QUANTITIES = ("backward_seconds", "backward_reference_seconds", "gradient_max_abs_error", "gradient_relative_error")
 
 
 @dataclass
@@ -52,22 +64,30 @@ class FigureSection:
 
 
 def write_report(sweep: Sweep, out_dir: Path, group_by: tuple[str, ...], depth_scale: str = "auto", filters: list[str] | None = None) -> list[Path]:
-    """Write report.html, summary.csv, runs.csv and figures/*.png into `out_dir`; return the paths."""
+    """Write report.html, summary.csv, runs.csv and figures/*.png into `out_dir`, and return the paths.
+
+    A sweep with backward runs also gets gradient_groups.csv, the error of every gradient group.
+    """
     figures_dir = out_dir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
     sections = _draw_figures(sweep, figures_dir, group_by, depth_scale)
     setting_names = _table_settings(sweep.runs)
+    has_backward = any(is_backward_run(run) for run in sweep.runs)
 
-    summary_rows = _summary_rows(sweep.runs, setting_names)
-    runs_rows = _runs_rows(sweep.runs, setting_names)
+    summary_rows = _summary_rows(sweep.runs, setting_names, has_backward)
+    runs_rows = _runs_rows(sweep.runs, setting_names, has_backward)
     _write_csv(out_dir / SUMMARY_CSV, summary_rows)
     _write_csv(out_dir / RUNS_CSV, runs_rows)
+    tables = [out_dir / SUMMARY_CSV, out_dir / RUNS_CSV]
+    group_rows = gradient_group_rows(sweep.runs)
+    if has_backward:
+        tables.append(write_gradient_groups_csv(sweep.runs, out_dir / GROUPS_CSV))
 
-    page = _render_page(sweep, sections, summary_rows, runs_rows, filters or [])
+    page = _render_page(sweep, sections, summary_rows, runs_rows, group_rows if has_backward else None, filters or [])
     report_path = out_dir / REPORT_FILE
     report_path.write_text(page, encoding="utf-8")
     figure_files = [path for section in sections for path in section.files]
-    return [report_path, out_dir / SUMMARY_CSV, out_dir / RUNS_CSV] + figure_files
+    return [report_path] + tables + figure_files
 
 
 def _draw_figures(sweep: Sweep, figures_dir: Path, group_by, depth_scale) -> list[FigureSection]:
@@ -78,7 +98,9 @@ def _draw_figures(sweep: Sweep, figures_dir: Path, group_by, depth_scale) -> lis
         ("Pareto: wall time against final error and depth", lambda: plot_pareto(sweep, runs, figures_dir, ("png",), group_by).files),
         ("Throughput and speedup against sequence length", lambda: plot_throughput(sweep, runs, figures_dir, ("png",), group_by).files),
         ("Solve time by phase", lambda: plot_phases(sweep, runs, figures_dir, ("png",), group_by).files),
-        ("Gradient error against time", lambda: plot_gradients(sweep, runs, figures_dir, ("png",), group_by).files),
+        ("Gradient error against backward time, relative to sequential backpropagation", lambda: plot_gradient_time(sweep, runs, figures_dir, ("png",), group_by).files),
+        ("Gradient error against each method's knob", lambda: plot_gradient_knobs(sweep, runs, figures_dir, ("png",), group_by).files),
+        ("Adjoint convergence of Jacobi sweeps", lambda: plot_adjoint_sweeps(sweep, runs, figures_dir, ("png",), group_by).files),
         ("Iterations against the Lyapunov exponent", lambda: plot_predictability(sweep, runs, figures_dir, ("png",), group_by).files),
     ]
     sections = []
@@ -86,7 +108,7 @@ def _draw_figures(sweep: Sweep, figures_dir: Path, group_by, depth_scale) -> lis
         try:
             files = plot()
             note = "" if files else "no run of this sweep has data for this figure"
-        except (NoBackwardRuns, AnalysisInputError) as error:
+        except (NothingToDraw, AnalysisInputError) as error:
             files, note = [], str(error)
         sections.append(FigureSection(title, files, note))
     return sections
@@ -97,19 +119,24 @@ def _table_settings(runs: list[Run]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ALWAYS_SHOWN_SETTINGS + tuple(name for name in varying if name not in ("threads", "scan_chunks"))))
 
 
-def _summary_rows(runs: list[Run], setting_names: tuple[str, ...]) -> list[dict]:
-    """Build one row per configuration: settings, run count per status and median, min and max of each quantity."""
+def _summary_rows(runs: list[Run], setting_names: tuple[str, ...], has_backward: bool = False) -> list[dict]:
+    """Build one row per configuration: settings, run count per status and median, min and max of each quantity.
+
+    With `has_backward` the quantities include BACKWARD_QUANTITIES, empty for forward runs.
+    """
+    quantities = [name for name, _ in SUMMARY_QUANTITIES] + (list(BACKWARD_QUANTITIES) if has_backward else [])
     rows = []
     for configuration in group_repeats(runs):
         first = configuration.first
-        row = {name: _text(first.value(name)) for name in setting_names}
+        # The setting max_iterations shares its name with the status that counts runs, so its column is renamed.
+        row = {_setting_column(name): _setting_text(first, name) for name in setting_names}
         row["runs"] = len(configuration.runs)
         counts = Counter(run.status for run in configuration.runs)
         for status in STATUSES:
             row[status] = counts[status]
         # Failed and skipped runs have outcome attributes 0, so they do not enter the medians.
         measured = [run for run in configuration.runs if run.status not in ("failed", "skipped")]
-        for name, _ in SUMMARY_QUANTITIES:
+        for name in quantities:
             summary = spread(run.attributes.get(name, float("nan")) for run in measured)
             row[f"{name}_median"] = "" if summary is None else f"{summary.median:.6g}"
             row[f"{name}_min"] = "" if summary is None else f"{summary.minimum:.6g}"
@@ -118,16 +145,18 @@ def _summary_rows(runs: list[Run], setting_names: tuple[str, ...]) -> list[dict]
     return rows
 
 
-def _runs_rows(runs: list[Run], setting_names: tuple[str, ...]) -> list[dict]:
+def _runs_rows(runs: list[Run], setting_names: tuple[str, ...], has_backward: bool = False) -> list[dict]:
+    outcomes = ("seconds", "final_residual", "final_max_abs_error", "final_exact_prefix")
+    outcomes += BACKWARD_QUANTITIES if has_backward else ()
     rows = []
     for run in runs:
         row = {"run_id": run.run_id}
-        row.update({name: _text(run.value(name)) for name in setting_names})
+        row.update({name: _setting_text(run, name) for name in setting_names})
         for name in ("repeat", "seed"):
             row[name] = _text(run.value(name))
         row["status"] = run.status
         row["iterations"] = run.iterations
-        for name in ("seconds", "final_residual", "final_max_abs_error", "final_exact_prefix"):
+        for name in outcomes:
             value = run.attributes.get(name)
             row[name] = f"{value:.6g}" if isinstance(value, float) else _text(value)
         row["message"] = run.message
@@ -145,7 +174,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _render_page(sweep: Sweep, sections, summary_rows, runs_rows, filters: list[str]) -> str:
+def _render_page(sweep: Sweep, sections, summary_rows, runs_rows, group_rows: list[dict] | None, filters: list[str]) -> str:
     counts = Counter(run.status for run in sweep.runs)
     status_items = "".join(
         f'<li class="status-{status}">{status}: <b>{counts[status]}</b></li>' for status in STATUSES
@@ -170,6 +199,9 @@ def _render_page(sweep: Sweep, sections, summary_rows, runs_rows, filters: list[
         for name in ENVIRONMENT_ATTRIBUTES
     )
     spec_text = _spec_text(sweep.path)
+    gradient_groups = ""
+    if group_rows is not None:
+        gradient_groups = GRADIENT_GROUPS_TEMPLATE.format(table=_html_table(group_rows, status_column="status"), csv=GROUPS_CSV)
     return PAGE_TEMPLATE.format(
         name=html.escape(sweep.name),
         path=html.escape(str(sweep.path)),
@@ -179,6 +211,7 @@ def _render_page(sweep: Sweep, sections, summary_rows, runs_rows, filters: list[
         summary_table=_html_table(summary_rows, status_column=None),
         runs_table=_html_table(runs_rows, status_column="status"),
         figures="\n".join(figure_html),
+        gradient_groups=gradient_groups,
         environment=environment,
         spec=html.escape(spec_text),
     )
@@ -217,9 +250,26 @@ def _spec_text(path: Path) -> str:
         return text
 
 
+def _setting_column(name: str) -> str:
+    return f"{name}_setting" if name in STATUSES else name
+
+
+def _setting_text(run: Run, name: str) -> str:
+    """Return the setting as table text, empty where it does not apply (a backward knob of another method)."""
+    return _text(run.value(name)) if setting_applies(run, name) else ""
+
+
 def _text(value: object) -> str:
     return "" if value is None else str(value)
 
+
+GRADIENT_GROUPS_TEMPLATE = """<h2>Gradient error per group</h2>
+<p>One row per backward run and gradient group (the inputs, the initial state and each cell parameter): the max abs
+error against sequential backpropagation (BPTT) and that error over the max abs of BPTT's gradient. forward_residual
+is the forward solve's final residual: a run that did not converge took its gradient at states that differ from the
+reference. Backward settings that the run's method does not use are left empty. Also in <code>{csv}</code>.</p>
+{table}
+"""
 
 PAGE_TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -257,6 +307,7 @@ Quantities are the median and range over the repeats that ran (failed and skippe
 {summary_table}
 <h2>Figures</h2>
 {figures}
+{gradient_groups}
 <h2>All runs</h2>
 <p>Also in <code>runs.csv</code>.</p>
 {runs_table}

@@ -112,16 +112,20 @@ class Configuration:
         return self.runs[0]
 
 
-def group_repeats(runs: list[Run]) -> list[Configuration]:
-    """Group runs into configurations, in the order of their first run."""
+def group_repeats(runs: list[Run], merged: tuple[str, ...] = ()) -> list[Configuration]:
+    """Group runs into configurations, in the order of their first run.
+
+    Settings in `merged` do not separate configurations either, for plots of
+    quantities those settings do not change.
+    """
     groups: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
-        groups[configuration_key(run)].append(run)
+        groups[configuration_key(run, merged)].append(run)
     return [Configuration(key, members) for key, members in groups.items()]
 
 
-def configuration_key(run: Run) -> tuple:
-    return tuple(run.value(name) for name in CONFIGURATION_SETTING_NAMES)
+def configuration_key(run: Run, merged: tuple[str, ...] = ()) -> tuple:
+    return tuple(run.value(name) for name in CONFIGURATION_SETTING_NAMES if name not in merged)
 
 
 @dataclass(frozen=True)

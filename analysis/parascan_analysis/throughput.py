@@ -22,7 +22,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import LogLocator  # noqa: E402
 
 from .grouping import LINE_STYLES, _sort_key  # noqa: E402
-from .load import Sweep  # noqa: E402
+from .load import BACKWARD_SETTING_NAMES, Sweep  # noqa: E402
 from .panels import (  # noqa: E402
     add_footnote,
     choose_panel_layout,
@@ -34,6 +34,7 @@ from .panels import (  # noqa: E402
     stem_for,
     title_for,
 )
+from .pareto import BACKWARD_REPEATS_NOTE  # noqa: E402
 from .selection import spread  # noqa: E402
 
 STATUSES_WITH_TIME = ("converged", "max_iterations", "diverged")
@@ -64,7 +65,8 @@ class ThroughputResult:
 
 def plot_throughput(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_by=("cell", "solver", "jacobian")) -> ThroughputResult:
     """Write `throughput_<figure>.<format>`: per cell, tokens per second (left) and speedup (right)."""
-    layout = choose_panel_layout(runs, group_by, axis_settings=("sequence_length", "backend"))
+    # Throughput is that of the forward solve, which the backward settings do not change.
+    layout = choose_panel_layout(runs, group_by, axis_settings=("sequence_length", "backend"), merged_settings=BACKWARD_SETTING_NAMES)
     colours = series_styles(layout, runs)
     backends = sorted({str(run.value("backend")) for run in runs})
     backend_styles = {backend: LINE_STYLES[i % len(LINE_STYLES)] for i, backend in enumerate(backends)}
@@ -124,7 +126,11 @@ def plot_throughput(sweep: Sweep, runs, out_dir: Path, formats=("png",), group_b
         axes_grid[0, 1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.03, 1.0), fontsize="small", frameon=False)
         figure.suptitle(title_for(sweep.name, "Throughput", layout, figure_key))
         figure.tight_layout()
-        notes = ["Points: median over repeats; bars: min to max.", layout.common_note()]
+        notes = [
+            "Points: median over repeats; bars: min to max.",
+            BACKWARD_REPEATS_NOTE if any(run.value("pass") == "forward_backward" for run in runs) else "",
+            layout.common_note(),
+        ]
         if len(lines) and any(len(line.sequence_length) == 1 for line in result.lines):
             notes.append("A single point means the sweep has one sequence length for that configuration.")
         if left_out:

@@ -162,6 +162,8 @@ def write_sweep(path: Path, runs: list[dict], root_attributes: dict | None = Non
                 elif isinstance(value, float):
                     value = np.float64(value)
                 group.attrs[name] = value
+            if "backward" in run:
+                write_backward_group(group, run["backward"])
             if run["trace"] is None:
                 continue
             trace_group = group.create_group("trace")
@@ -173,6 +175,23 @@ def write_sweep(path: Path, runs: list[dict], root_attributes: dict | None = Non
     return path
 
 
+def write_backward_group(run_group: h5py.Group, backward: dict) -> None:
+    """Write `backward` of docs/output-format.md: attributes, adjoint_max_abs_error and groups/<name>."""
+    group = run_group.create_group("backward")
+    for name, value in backward["attributes"].items():
+        if isinstance(value, int):
+            value = np.int64(value)
+        elif isinstance(value, float):
+            value = np.float64(value)
+        group.attrs[name] = value
+    group.create_dataset("adjoint_max_abs_error", data=np.asarray(backward["adjoint_max_abs_error"], dtype=np.float64))
+    groups = group.create_group("groups")
+    for name, values in backward["groups"].items():
+        member = groups.create_group(name)
+        for attribute, value in values.items():
+            member.attrs[attribute] = np.float64(value)
+
+
 RICH_SEQUENCE_LENGTHS = (64, 256)
 RICH_REPEATS = 3
 RICH_LYAPUNOV = {"gru": -0.3, "diag_ssm": -1.2}
@@ -180,7 +199,8 @@ RICH_LYAPUNOV = {"gru": -0.3, "diag_ssm": -1.2}
 
 def rich_runs() -> list[dict]:
     """Return a sweep with repeats, two sequence lengths, two backends, phase times,
-    Lyapunov exponents and backward runs, each run as in `synthetic_runs`.
+    Lyapunov exponents and the backward runs of `backward_runs`, each run as in `synthetic_runs`
+    (backward runs add a `backward` entry).
 
     Repeats carry a `repeat` attribute and differ in `seed`. Times grow by 10 % per
     repeat, so a configuration's median is the time of repeat 1 and its range the
@@ -225,24 +245,105 @@ def rich_runs() -> list[dict]:
                         )
                         runs.append({"id": f"r{index:04d}-{index * 2654435761 % 2**32:08x}", "attributes": attributes, "trace": trace})
 
-    for repeat in range(2):
-        index = len(runs)
-        trace = geometric_trace(4, 1e-3)
-        trace["gradient_max_abs_error"] = np.array([1e-2, 1e-4, 1e-7, 1e-10]) * (1 + repeat)
-        trace["gradient_relative_error"] = np.array([1e-1, 1e-3, 1e-6, 1e-9]) * (1 + repeat)
-        for name in ("seconds_linearize", "seconds_scan", "seconds_update"):
-            trace[name] = np.full(4, 1e-4)
-        attributes = make_run_attributes(
-            index, "gru", "newton", "exact", sequence_length=64, seed=10 + repeat, repeat=repeat, iterations=4,
-            backward_seconds=0.003, final_residual=float(trace["residual"][-1]),
-            final_max_abs_error=float(trace["max_abs_error"][-1]), final_exact_prefix=int(trace["exact_prefix"][-1]),
-            **{"pass": "forward_backward"},
-        )
-        runs.append({"id": f"r{index:04d}-{index * 2654435761 % 2**32:08x}", "attributes": attributes, "trace": trace})
+    runs.extend(backward_runs(len(runs)))
 
     index = len(runs)
     attributes = make_run_attributes(index, "gru", "newton", "diagonal", sequence_length=64, iterations=0,
                                      status="failed", message="synthetic failure", repeat=0, **{"pass": "forward"})
+    runs.append({"id": f"r{index:04d}-{index * 2654435761 % 2**32:08x}", "attributes": attributes, "trace": {}})
+    return runs
+
+
+BACKWARD_LENGTH = 64
+BACKWARD_REPEATS = 2
+GRADIENT_GROUPS = ("inputs", "initial_state", "weight_hh", "bias_hh")
+# Share of the run's gradient_relative_error in each group, so the first group has the maximum.
+GROUP_SHARES = (1.0, 0.5, 0.25, 0.1)
+# (backward, backward_jacobian, chunk mode, knob, relative error of repeat 0, time over BPTT's)
+BACKWARD_CONFIGURATIONS = (
+    ("sequential", "exact", None, None, 0.0, 1.0),
+    ("scan", "exact", None, None, 3e-13, 0.5),
+    ("scan", "diagonal", None, None, 2e-2, 0.4),
+    ("jacobi", "exact", None, 4, 0.3, 0.2),
+    ("jacobi", "exact", None, 16, 1e-3, 0.8),
+    ("jacobi", "exact", None, BACKWARD_LENGTH - 1, 1e-12, 3.1),
+    ("chunked", "diagonal", "sequential_within", 8, 1e-2, 0.8),
+    ("chunked", "diagonal", "sequential_within", BACKWARD_LENGTH, 1e-14, 1.05),
+)
+
+
+def backward_settings(method: str, jacobian: str, mode: str | None, knob: int | None) -> dict:
+    """Return every backward setting as the engine writes it, defaults included."""
+    return {
+        "pass": "forward_backward",
+        "loss": "sum_squares",
+        "backward": method,
+        "backward_jacobian": jacobian,
+        "backward_block_size": 0,
+        "backward_iterations": knob if method == "jacobi" else 1,
+        "backward_chunk_size": knob if method == "chunked" else 0,
+        "backward_chunk_mode": mode or "sequential_within",
+    }
+
+
+def backward_group(method: str, knob: int | None, relative_error: float, forward_residual: float) -> dict:
+    """Build the group `backward` of one run: attributes, the adjoint error per sweep and the gradient groups."""
+    sweeps = knob if method == "jacobi" else 1
+    adjoint = 0.5 * 0.6 ** np.arange(sweeps) if method == "jacobi" else np.array([relative_error])
+    if method == "jacobi" and knob == BACKWARD_LENGTH - 1:
+        adjoint[-1] = 0.0
+    groups = {
+        name: {"max_abs_error": 2.0 * share * relative_error, "relative_error": share * relative_error, "reference_max_abs": 2.0}
+        for name, share in zip(GRADIENT_GROUPS, GROUP_SHARES)
+    }
+    attributes = {
+        "loss": 0.7, "reference_loss": 0.7, "forward_residual": forward_residual, "forward_max_abs_error": forward_residual,
+        "iterations": sweeps, "seconds": 1e-3, "group_order": ",".join(GRADIENT_GROUPS),
+    }
+    return {"attributes": attributes, "adjoint_max_abs_error": adjoint, "groups": groups}
+
+
+def backward_runs(first_index: int) -> list[dict]:
+    """Return the backward runs of the rich sweep: gru, T = 64, serial, forward newton / exact.
+
+    Every configuration of BACKWARD_CONFIGURATIONS has BACKWARD_REPEATS repeats
+    whose error and time grow by 10 % per repeat. One more configuration's forward
+    solve (jacobi / zero) stops at max_iterations, and one backward run failed.
+    """
+    runs = []
+
+    def add(solver, jacobian, method, backward_jacobian, mode, knob, error, ratio, repeat, status="converged"):
+        index = first_index + len(runs)
+        trace = geometric_trace(4, 1e-3 if status == "converged" else 0.5)
+        for name in ("seconds_linearize", "seconds_scan", "seconds_update"):
+            trace[name] = np.full(4, 1e-4)
+        reference_seconds = 1e-3 * (1 + 0.1 * repeat)
+        relative_error = error * (1 + 0.1 * repeat)
+        if error == 0 and repeat > 0:
+            # An error of 0 in repeat 0 and 2e-15 in repeat 1, so the figures draw both a zero and a range.
+            relative_error = 2e-15
+        group = backward_group(method, knob, relative_error, float(trace["residual"][-1]))
+        attributes = make_run_attributes(
+            index, "gru", solver, jacobian, sequence_length=BACKWARD_LENGTH, seed=10 + repeat, repeat=repeat, iterations=4,
+            status=status, final_residual=float(trace["residual"][-1]), final_max_abs_error=float(trace["max_abs_error"][-1]),
+            final_exact_prefix=int(trace["exact_prefix"][-1]),
+            backward_seconds=ratio * reference_seconds, backward_reference_seconds=reference_seconds,
+            gradient_max_abs_error=max(values["max_abs_error"] for values in group["groups"].values()),
+            gradient_relative_error=relative_error,
+            **backward_settings(method, backward_jacobian, mode, knob),
+        )
+        runs.append({"id": f"r{index:04d}-{index * 2654435761 % 2**32:08x}", "attributes": attributes, "trace": trace,
+                     "backward": group})
+
+    for method, backward_jacobian, mode, knob, error, ratio in BACKWARD_CONFIGURATIONS:
+        for repeat in range(BACKWARD_REPEATS):
+            add("newton", "exact", method, backward_jacobian, mode, knob, error, ratio, repeat)
+    add("jacobi", "zero", "scan", "exact", None, None, 5e-3, 0.5, 0, status="max_iterations")
+
+    index = first_index + len(runs)
+    attributes = make_run_attributes(index, "gru", "newton", "exact", sequence_length=BACKWARD_LENGTH, iterations=0,
+                                     status="failed", message="synthetic backward failure", repeat=0, seed=12,
+                                     **backward_settings("scan", "identity", None, None))
     runs.append({"id": f"r{index:04d}-{index * 2654435761 % 2**32:08x}", "attributes": attributes, "trace": {}})
     return runs
 
