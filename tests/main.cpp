@@ -2,9 +2,9 @@
 // so that OpenMP tests exercise more than one thread on any machine.
 //
 // A build with the Cuda backend cannot initialize Kokkos without a GPU. There
-// the driver still lists tests (ctest's discovery runs it at build time) and
-// runs the tests tagged [spec], which use no Kokkos; any other selection fails
-// with the reason.
+// the driver still lists tests, because ctest's discovery runs it at build
+// time, and it runs the tests tagged [spec], which use no Kokkos. Any other
+// selection fails with the reason.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 

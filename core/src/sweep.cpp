@@ -155,10 +155,10 @@ RunRecord execute_run(const RunSettings& run, const PluginRegistry& registry, do
       return record;
     }
     if (run.backend == "cuda") {
-      const std::string refusal = check_device_memory(problem_bytes);
-      if (!refusal.empty()) {
+      const std::string reason = check_device_memory(problem_bytes);
+      if (!reason.empty()) {
         record.status = "skipped";
-        record.message = refusal;
+        record.message = reason;
         return record;
       }
     }
