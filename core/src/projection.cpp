@@ -46,20 +46,14 @@ void project_inputs_host(const double* x, const double* weight, const double* bi
 }
 
 #ifdef KOKKOS_ENABLE_CUDA
-namespace detail {
+namespace {
 
-// Outside the unnamed namespace: nvcc rejects extended lambdas in functions
-// with internal linkage.
 template <class Scalar>
 void broadcast_bias_cuda(const Kokkos::Cuda& space, const Scalar* bias, Scalar* u, long rows, int p) {
   Kokkos::parallel_for(
       "parascan::projection::bias", Kokkos::RangePolicy<Kokkos::Cuda, Kokkos::IndexType<long>>(space, 0, rows * p),
       KOKKOS_LAMBDA(const long k) { u[k] = bias[k % p]; });
 }
-
-}  // namespace detail
-
-namespace {
 
 void check_cublas(cublasStatus_t status, const char* call) {
   if (status != CUBLAS_STATUS_SUCCESS)
@@ -103,7 +97,7 @@ void check_rows(long rows) {
 void project_inputs_cuda(const Kokkos::Cuda& space, const float* x, const float* weight, const float* bias, float* u,
                          long rows, int p, int m) {
   check_rows(rows);
-  detail::broadcast_bias_cuda(space, bias, u, rows, p);
+  broadcast_bias_cuda(space, bias, u, rows, p);
   if (rows == 0 || p == 0 || m == 0) return;
   const CublasHandle handle(space.cuda_stream());
   const float one = 1.0f;
@@ -115,7 +109,7 @@ void project_inputs_cuda(const Kokkos::Cuda& space, const float* x, const float*
 void project_inputs_cuda(const Kokkos::Cuda& space, const double* x, const double* weight, const double* bias,
                          double* u, long rows, int p, int m) {
   check_rows(rows);
-  detail::broadcast_bias_cuda(space, bias, u, rows, p);
+  broadcast_bias_cuda(space, bias, u, rows, p);
   if (rows == 0 || p == 0 || m == 0) return;
   const CublasHandle handle(space.cuda_stream());
   const double one = 1.0;
