@@ -56,7 +56,8 @@ compiler="$(sed -n 's/^CMAKE_CXX_COMPILER=//p' <<<"$setup_output")"
 [[ -n "$kokkos_dir" ]] || fail "scripts/setup.sh reported no Kokkos_DIR"
 kokkos_seconds=$((SECONDS - start))
 
-log="$build_dir.log"
+mkdir -p "$build_dir"
+log="$build_dir/cuda_compile_check.log"
 say "configuring $build_dir (plugin gru only); compiler output goes to $log"
 configure=(cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DKokkos_DIR="$kokkos_dir" -DPARASCAN_PLUGINS=gru)
 if [[ -n "$compiler" ]]; then
@@ -65,7 +66,7 @@ fi
 "${configure[@]}" >"$log" 2>&1 || { tail -n 30 "$log" >&2; fail "the CMake configuration failed; see $log"; }
 
 build_start=$SECONDS
-say "compiling with $jobs jobs (about 10 minutes on 2 cores the first time)"
+say "compiling with $jobs jobs (18 minutes on 2 busy cores here the first time)"
 if ! cmake --build "$build_dir" --parallel "$jobs" >>"$log" 2>&1; then
   grep -E 'error|Error' "$log" | head -n 40 >&2 || true
   fail "the Cuda build did not compile; see $log"
@@ -73,7 +74,7 @@ fi
 build_seconds=$((SECONDS - build_start))
 # nvcc numbers its warnings about host code in device code 20000 and up (for
 # example #20013-D, a constexpr host function called in a kernel). Such code
-# compiles but fails on a GPU.
+# compiles but can fail on a GPU.
 if grep -Eq 'warning #20[0-9]{3}-D' "$log"; then
   grep -E -A2 'warning #20[0-9]{3}-D' "$log" | head -n 20 >&2
   fail "nvcc warned about host and device code (see above and $log); such code fails on a GPU"
