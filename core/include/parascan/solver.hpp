@@ -213,8 +213,8 @@ class CellProblem final : public Problem {
     }
   }
 
-  /// The projection on a device space: the inputs are converted to Scalar on the
-  /// host, copied to the device, and multiplied there by the device BLAS.
+  /// Projects the inputs on a device space: converts them to Scalar on the
+  /// host, copies them to the device and multiplies them there by the device BLAS.
   template <class View>
   void project_on_device(const View& weight, const View& bias) {
 #ifdef KOKKOS_ENABLE_CUDA
