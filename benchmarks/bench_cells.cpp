@@ -100,5 +100,8 @@ int main(int argc, char** argv) {
 #ifdef KOKKOS_ENABLE_OPENMP
   register_cells<Kokkos::OpenMP>("openmp");
 #endif
+#ifdef KOKKOS_ENABLE_CUDA
+  register_cells<Kokkos::Cuda>("cuda");
+#endif
   return run_benchmarks(argc, argv);
 }

@@ -120,5 +120,8 @@ int main(int argc, char** argv) {
 #ifdef KOKKOS_ENABLE_OPENMP
   register_scans<Kokkos::OpenMP>("openmp");
 #endif
+#ifdef KOKKOS_ENABLE_CUDA
+  register_scans<Kokkos::Cuda>("cuda");
+#endif
   return run_benchmarks(argc, argv);
 }

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <Kokkos_Core.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "parascan/device.hpp"
 #include "parascan/random.hpp"
 #include "parascan/scan.hpp"
 
@@ -56,6 +58,11 @@ inline void scan_sizes(benchmark::internal::Benchmark* b, const std::vector<int>
 /// Runs the registered benchmarks under one Kokkos for the whole program. The
 /// thread count comes from OMP_NUM_THREADS or Kokkos' own --kokkos-threads flag.
 inline int run_benchmarks(int argc, char** argv) {
+  const std::string problem = kokkos_initialization_problem();
+  if (!problem.empty()) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], problem.c_str());
+    return 1;
+  }
   setenv("OMP_PROC_BIND", "false", 0);
   Kokkos::initialize(argc, argv);
   // Google Benchmark rejects flags it does not know, so Kokkos' own go first.

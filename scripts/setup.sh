@@ -1,26 +1,47 @@
 #!/usr/bin/env bash
 # Install the Debian packages that parascan builds against and provide Kokkos 3.4.01
-# (Serial and OpenMP backends, shared libraries, C++17).
+# (Serial and OpenMP backends, shared libraries, C++17; with --cuda also Cuda).
 #
-# Usage: scripts/setup.sh            (as root on Debian 12, unless everything is installed)
+# Usage: scripts/setup.sh [--cuda [ARCH]] [--kokkos-source DIR] [--no-apt]
 #        eval "$(scripts/setup.sh)"  (sets Kokkos_DIR in the calling shell)
+#
+#   --cuda [ARCH]        also build the Cuda backend for the GPU architecture ARCH, a
+#                        Kokkos name: TURING75, AMPERE80, AMPERE86 or HOPPER90 (an H100
+#                        or H200, the default). Same as PARASCAN_CUDA_ARCH=ARCH.
+#   --kokkos-source DIR  build Kokkos from DIR (a Kokkos source tree, or a trilinos
+#                        tree containing packages/kokkos) instead of downloading
+#                        Debian's trilinos source. Same as PARASCAN_KOKKOS_SOURCE=DIR.
+#   --no-apt             skip the Debian package step (for machines without network
+#                        access where the packages are already installed).
 #
 # Kokkos comes from the first of these that exists:
 #   1. PARASCAN_KOKKOS_DIR: a folder containing KokkosConfig.cmake, or an install prefix.
 #   2. An install that find_package(Kokkos) finds through the Kokkos_DIR or
 #      CMAKE_PREFIX_PATH environment variables.
-#   3. The cached build in $PARASCAN_CACHE/kokkos-3.4.01-serial-openmp.
+#   3. The cached build in $PARASCAN_CACHE/kokkos-3.4.01-serial-openmp, or with --cuda
+#      in $PARASCAN_CACHE/kokkos-3.4.01-serial-openmp-cuda-<arch>.
 #   4. A new build of packages/kokkos from Debian's trilinos source package, which this
-#      script downloads with apt-get source and installs into that cache folder.
+#      script downloads with apt-get source and installs into that cache folder. With
+#      --cuda, scripts/kokkos/kokkos-3.4.01-cuda.patch is applied first (CUDA 13 and
+#      Hopper support), and the build uses Kokkos' nvcc_wrapper with its default
+#      architecture set to ARCH's.
+# With --cuda, an install from 1 or 2 must have the Cuda backend.
 #
 # Environment:
-#   PARASCAN_CACHE        cache folder (default: $HOME/.cache/parascan)
-#   PARASCAN_KOKKOS_DIR   Kokkos install to use instead of building one
-#   PARASCAN_JOBS         parallel compile jobs for the Kokkos build (default: nproc)
+#   PARASCAN_CACHE         cache folder (default: $HOME/.cache/parascan)
+#   PARASCAN_KOKKOS_DIR    Kokkos install to use instead of building one
+#   PARASCAN_CUDA_ARCH     as --cuda
+#   PARASCAN_KOKKOS_SOURCE as --kokkos-source
+#   PARASCAN_JOBS          parallel compile jobs for the Kokkos build (default: nproc)
+#   CUDA_ROOT              CUDA toolkit whose bin/nvcc is used (default: nvcc on PATH,
+#                          then /usr/local/cuda)
 #
 # Progress messages go to stderr with a "setup:" prefix. The last line on stdout is
 # "Kokkos_DIR=<folder containing KokkosConfig.cmake>", and the same folder is written to
-# $PARASCAN_CACHE/kokkos_dir.
+# $PARASCAN_CACHE/kokkos_dir (with --cuda: $PARASCAN_CACHE/kokkos_dir-cuda-<arch>, so
+# the host-only record stays as it is). For a Kokkos 3.4 Cuda build that this script
+# made, the line before it is "CMAKE_CXX_COMPILER=<the installed nvcc_wrapper>", the
+# compiler parascan must be built with.
 set -euo pipefail
 
 readonly KOKKOS_VERSION=3.4.01
@@ -32,12 +53,22 @@ readonly APT_PACKAGES=(
   python3-jsonschema
 )
 
+# GPU architectures (Kokkos' names) that CUDA 13 still compiles for; HOPPER90 is added
+# to Kokkos 3.4.01 by scripts/kokkos/kokkos-3.4.01-cuda.patch.
+readonly CUDA_ARCHES=(TURING75 AMPERE80 AMPERE86 HOPPER90)
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly CUDA_PATCH="$SCRIPT_DIR/kokkos/kokkos-$KOKKOS_VERSION-cuda.patch"
+
 CACHE_DIR="${PARASCAN_CACHE:-$HOME/.cache/parascan}"
-KOKKOS_PREFIX="$CACHE_DIR/kokkos-$KOKKOS_VERSION-serial-openmp"
-# Scratch space for the Kokkos build. It is on the same file system as KOKKOS_PREFIX,
-# so the finished install can be moved into place with one rename.
-WORK_DIR="$CACHE_DIR/work/kokkos-$KOKKOS_VERSION"
+CUDA_ARCH="${PARASCAN_CUDA_ARCH:-}"
+KOKKOS_SOURCE="${PARASCAN_KOKKOS_SOURCE:-}"
+SKIP_APT=0
 JOBS="${PARASCAN_JOBS:-$(nproc)}"
+# Set by configure_paths once the options are known.
+KOKKOS_PREFIX=""
+WORK_DIR=""
+KOKKOS_DIR_RECORD=""
+NVCC=""
 
 current_step="start"
 step_hint=""
@@ -88,6 +119,82 @@ require_root() {
   fi
 }
 
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+}
+
+parse_options() {
+  while (($# > 0)); do
+    case "$1" in
+      --cuda)
+        # Without an architecture, --cuda builds for HOPPER90 (H100, H200).
+        if (($# >= 2)) && [[ "$2" != -* ]]; then
+          CUDA_ARCH="$2"
+          shift 2
+        else
+          CUDA_ARCH=HOPPER90
+          shift
+        fi
+        ;;
+      --cuda=*) CUDA_ARCH="${1#--cuda=}"; shift ;;
+      --kokkos-source)
+        (($# >= 2)) || die "--kokkos-source needs a folder."
+        KOKKOS_SOURCE="$2"
+        shift 2
+        ;;
+      --kokkos-source=*) KOKKOS_SOURCE="${1#--kokkos-source=}"; shift ;;
+      --no-apt) SKIP_APT=1; shift ;;
+      -h | --help) usage; exit 0 ;;
+      *) die "unknown option '$1'. Run $0 --help for the options." ;;
+    esac
+  done
+}
+
+# Set the cache folders for the chosen backends. A Cuda build gets a prefix of its
+# own, so the Serial + OpenMP build and its kokkos_dir record stay untouched.
+configure_paths() {
+  if [[ -z "$CUDA_ARCH" ]]; then
+    KOKKOS_PREFIX="$CACHE_DIR/kokkos-$KOKKOS_VERSION-serial-openmp"
+    # Scratch space for the Kokkos build. It is on the same file system as
+    # KOKKOS_PREFIX, so the finished install can be moved into place with one rename.
+    WORK_DIR="$CACHE_DIR/work/kokkos-$KOKKOS_VERSION"
+    KOKKOS_DIR_RECORD="$CACHE_DIR/kokkos_dir"
+    return
+  fi
+  local arch
+  for arch in "${CUDA_ARCHES[@]}"; do
+    if [[ "$CUDA_ARCH" == "$arch" ]]; then
+      local suffix="cuda-${CUDA_ARCH,,}"
+      KOKKOS_PREFIX="$CACHE_DIR/kokkos-$KOKKOS_VERSION-serial-openmp-$suffix"
+      WORK_DIR="$CACHE_DIR/work/kokkos-$KOKKOS_VERSION-$suffix"
+      KOKKOS_DIR_RECORD="$CACHE_DIR/kokkos_dir-$suffix"
+      return
+    fi
+  done
+  die "invalid CUDA architecture '$CUDA_ARCH'; allowed: ${CUDA_ARCHES[*]} (CUDA 13 compiles for compute capability 7.5 and later)."
+}
+
+# Print the sm_XY flag value of a Kokkos GPU architecture name (HOPPER90 -> sm_90).
+cuda_sm_of() {
+  printf 'sm_%s\n' "${1//[!0-9]/}"
+}
+
+# Find nvcc in CUDA_ROOT, on PATH, or in /usr/local/cuda, and set NVCC.
+find_nvcc() {
+  begin_step "find the CUDA compiler" ""
+  local candidate
+  if [[ -n "${CUDA_ROOT:-}" ]]; then
+    candidate="$CUDA_ROOT/bin/nvcc"
+    [[ -x "$candidate" ]] || die "CUDA_ROOT=$CUDA_ROOT contains no bin/nvcc. Point CUDA_ROOT to the CUDA toolkit, or unset it."
+  else
+    candidate="$(command -v nvcc || true)"
+    [[ -n "$candidate" ]] || candidate=/usr/local/cuda/bin/nvcc
+    [[ -x "$candidate" ]] || die "--cuda needs the CUDA compiler nvcc, which is neither on PATH nor in /usr/local/cuda/bin. Install the CUDA toolkit, or set CUDA_ROOT to its folder."
+  fi
+  NVCC="$(readlink -f "$candidate")"
+  log "using $NVCC ($("$NVCC" --version | sed -n 's/^Cuda compilation tools, //p'))"
+}
+
 # ---------------------------------------------------------------------------
 # Step 1: Debian packages
 # ---------------------------------------------------------------------------
@@ -95,6 +202,11 @@ require_root() {
 install_apt_packages() {
   begin_step "install Debian packages" \
     "Check the apt-get output above, then fix the apt sources or network access and rerun this script."
+
+  if ((SKIP_APT)); then
+    log "--no-apt: the Debian package step is skipped."
+    return
+  fi
 
   local -a missing=()
   local package status
@@ -176,6 +288,17 @@ EOF
   fi
 }
 
+# With --cuda, stop unless the Kokkos install in CONFIG_DIR has the Cuda backend.
+# Kokkos 3.4 and later list their backends in KokkosConfigCommon.cmake.
+require_cuda_backend() {
+  local config_dir="$1"
+  [[ -n "$CUDA_ARCH" ]] || return 0
+  if ! grep -Eiq '^set\(Kokkos_DEVICES[^)]*CUDA' "$config_dir/KokkosConfigCommon.cmake" 2>/dev/null; then
+    die "--cuda was given, but the Kokkos install in $config_dir has no Cuda backend. Point PARASCAN_KOKKOS_DIR or Kokkos_DIR to a Kokkos built with Kokkos_ENABLE_CUDA, or unset them to build Kokkos $KOKKOS_VERSION with Cuda."
+  fi
+  log "that Kokkos install has the Cuda backend; its GPU architecture is the one it was built for, not checked against $CUDA_ARCH."
+}
+
 # Print the Kokkos_DIR of an install that the user provided, or nothing.
 find_user_kokkos() {
   local config_dir
@@ -185,6 +308,7 @@ find_user_kokkos() {
       die "PARASCAN_KOKKOS_DIR=$PARASCAN_KOKKOS_DIR contains no KokkosConfig.cmake. Point it to the folder containing KokkosConfig.cmake or to the Kokkos install prefix, or unset it to build Kokkos $KOKKOS_VERSION."
     fi
     log "using the Kokkos install in PARASCAN_KOKKOS_DIR: $config_dir"
+    require_cuda_backend "$config_dir"
     printf '%s\n' "$config_dir"
     return
   fi
@@ -199,6 +323,8 @@ find_user_kokkos() {
   fi
   if [[ -z "$config_dir" ]]; then
     log "CMAKE_PREFIX_PATH contains no Kokkos install."
+  else
+    require_cuda_backend "$config_dir"
   fi
   printf '%s\n' "$config_dir"
 }
@@ -339,6 +465,43 @@ fetch_kokkos_source() {
   log "extraction took $(seconds_since "$start") s."
 }
 
+# Copy a Kokkos source tree that is already on this machine (KOKKOS_SOURCE: a Kokkos
+# tree, or a trilinos tree containing packages/kokkos) into SOURCE_DIR/packages/kokkos.
+# The copy is what gets patched, so the given tree stays unchanged.
+copy_kokkos_source() {
+  local source_dir="$1" from="$KOKKOS_SOURCE"
+  begin_step "copy the Kokkos source" ""
+  if [[ -f "$from/packages/kokkos/CMakeLists.txt" ]]; then
+    from="$from/packages/kokkos"
+  fi
+  if [[ ! -f "$from/CMakeLists.txt" || ! -d "$from/core/src" ]]; then
+    die "the Kokkos source '$KOKKOS_SOURCE' contains neither a Kokkos tree (CMakeLists.txt and core/src) nor packages/kokkos. Point --kokkos-source or PARASCAN_KOKKOS_SOURCE to packages/kokkos of Debian's trilinos source, or leave it unset to download that source."
+  fi
+  log "copying the Kokkos source from $from"
+  mkdir -p "$source_dir/packages"
+  cp -R "$from" "$source_dir/packages/kokkos"
+}
+
+# Apply the CUDA patch to the Kokkos tree KOKKOS_TREE, and set the default GPU
+# architecture and the nvcc of its nvcc_wrapper. Kokkos' own compiler checks run
+# nvcc_wrapper without an -arch flag, and CUDA 13 rejects the wrapper's default sm_35.
+prepare_cuda_source() {
+  local kokkos_tree="$1"
+  begin_step "patch Kokkos for CUDA" "See the patch output above; $CUDA_PATCH must apply to Kokkos $KOKKOS_VERSION."
+  command -v patch >/dev/null || die "the 'patch' program is missing (Debian package patch). Install it and rerun this script."
+  log "applying $(basename "$CUDA_PATCH")"
+  patch -p1 --forward --batch --quiet -d "$kokkos_tree" <"$CUDA_PATCH" >&2
+
+  local wrapper="$kokkos_tree/bin/nvcc_wrapper" sm
+  sm="$(cuda_sm_of "$CUDA_ARCH")"
+  sed -i -e "s|^default_arch=\"sm_35\"\$|default_arch=\"$sm\"|" \
+    -e "s|^nvcc_compiler=nvcc\$|nvcc_compiler=\"$NVCC\"|" "$wrapper"
+  if ! grep -q "^default_arch=\"$sm\"\$" "$wrapper" || ! grep -q "^nvcc_compiler=\"$NVCC\"\$" "$wrapper"; then
+    die "could not set the default architecture and nvcc in $wrapper; its lines 'default_arch=\"sm_35\"' and 'nvcc_compiler=nvcc' were not found."
+  fi
+  log "nvcc_wrapper now defaults to -arch=$sm and $NVCC"
+}
+
 # Print the Kokkos version (for example 3.4.01) declared in a Kokkos source tree.
 read_kokkos_source_version() {
   awk '
@@ -360,9 +523,24 @@ build_kokkos() {
     die "the trilinos source package contains Kokkos $source_version, not $KOKKOS_VERSION. Set PARASCAN_KOKKOS_DIR to a Kokkos $KOKKOS_VERSION install instead."
   fi
 
+  local backends="Serial + OpenMP"
+  local -a cuda_options=()
+  if [[ -n "$CUDA_ARCH" ]]; then
+    prepare_cuda_source "$source_dir"
+    backends="Serial + OpenMP + Cuda for $CUDA_ARCH"
+    # Kokkos 3.4 compiles everything that includes it with nvcc_wrapper, and
+    # CUDA_LAMBDA enables the __host__ __device__ lambdas of KOKKOS_LAMBDA.
+    cuda_options=(
+      -DCMAKE_CXX_COMPILER="$source_dir/bin/nvcc_wrapper"
+      -DKokkos_ENABLE_CUDA=ON
+      -DKokkos_ENABLE_CUDA_LAMBDA=ON
+      -DKokkos_ARCH_"$CUDA_ARCH"=ON
+    )
+  fi
+
   begin_step "configure Kokkos" "See $build_log for the CMake output."
   local start=$EPOCHREALTIME
-  log "configuring Kokkos $KOKKOS_VERSION (Serial + OpenMP, shared, C++17); CMake output goes to $build_log"
+  log "configuring Kokkos $KOKKOS_VERSION ($backends, shared, C++17); CMake output goes to $build_log"
   # CMAKE_INSTALL_RPATH=$ORIGIN lets libkokkoscontainers.so find libkokkoscore.so
   # in the same folder without LD_LIBRARY_PATH.
   # shellcheck disable=SC2016 # $ORIGIN is for the dynamic loader, not the shell.
@@ -377,6 +555,7 @@ build_kokkos() {
     -DKokkos_ENABLE_OPENMP=ON \
     -DKokkos_ENABLE_TESTS=OFF \
     -DKokkos_ENABLE_EXAMPLES=OFF \
+    "${cuda_options[@]}" \
     >"$build_log" 2>&1; then
     tail -n 30 "$build_log" >&2
     die "the CMake configuration of Kokkos failed. See $build_log."
@@ -404,8 +583,19 @@ build_kokkos() {
   if [[ ! -f "$staged_prefix/lib/libkokkoscore.so" ]]; then
     die "the Kokkos install contains no lib/libkokkoscore.so. See $build_log."
   fi
-  if ! grep -q 'OPENMP' "$staged_prefix/lib/cmake/Kokkos/KokkosConfigCommon.cmake"; then
+  local common_config="$staged_prefix/lib/cmake/Kokkos/KokkosConfigCommon.cmake"
+  if ! grep -q 'OPENMP' "$common_config"; then
     die "the installed KokkosConfig has no OpenMP backend. See $build_log."
+  fi
+  if [[ -n "$CUDA_ARCH" ]]; then
+    if ! grep -q 'CUDA' "$common_config" || [[ ! -x "$staged_prefix/bin/nvcc_wrapper" ]]; then
+      die "the Kokkos install has no Cuda backend or no bin/nvcc_wrapper. See $build_log."
+    fi
+    # The config names the compiler Kokkos was built with, the nvcc_wrapper of the
+    # build folder that is deleted below: point it to the installed copy instead.
+    sed -i "s|^SET(Kokkos_CXX_COMPILER \".*\")\$|SET(Kokkos_CXX_COMPILER \"$KOKKOS_PREFIX/bin/nvcc_wrapper\")|" "$common_config"
+    grep -q "^SET(Kokkos_CXX_COMPILER \"$KOKKOS_PREFIX/bin/nvcc_wrapper\")\$" "$common_config" ||
+      die "could not point Kokkos_CXX_COMPILER in $common_config to the installed nvcc_wrapper."
   fi
   mv "$staged_prefix" "$KOKKOS_PREFIX"
 }
@@ -421,9 +611,12 @@ provide_cached_kokkos() {
 
   # The lock keeps two runs of this script from building into the same folders.
   # A run that waited for the lock then reuses the install that the other run made.
-  exec 9>"$CACHE_DIR/setup.lock"
+  # Each prefix has its own lock, so a long Cuda build does not block a host build.
+  local lock="$CACHE_DIR/setup.lock"
+  [[ -z "$CUDA_ARCH" ]] || lock="$KOKKOS_PREFIX.lock"
+  exec 9>"$lock"
   if ! flock -n 9; then
-    log "another run of this script holds $CACHE_DIR/setup.lock, waiting for it"
+    log "another run of this script holds $lock, waiting for it"
     flock 9
   fi
   if [[ -f "$config" ]]; then
@@ -434,14 +627,19 @@ provide_cached_kokkos() {
     die "$KOKKOS_PREFIX exists but contains no lib/cmake/Kokkos/KokkosConfig.cmake. Delete it and rerun this script."
   fi
 
-  log "building Kokkos $KOKKOS_VERSION from Debian's trilinos source package into $KOKKOS_PREFIX"
   local total_start=$EPOCHREALTIME
-  enable_source_packages
-
+  [[ -z "$CUDA_ARCH" ]] || find_nvcc
   # A previous run that was interrupted may have left a partial download or build.
   rm -rf "$WORK_DIR"
   mkdir -p "$WORK_DIR"
-  fetch_kokkos_source "$WORK_DIR/download" "$WORK_DIR/source"
+  if [[ -n "$KOKKOS_SOURCE" ]]; then
+    log "building Kokkos $KOKKOS_VERSION from $KOKKOS_SOURCE into $KOKKOS_PREFIX"
+    copy_kokkos_source "$WORK_DIR/source"
+  else
+    log "building Kokkos $KOKKOS_VERSION from Debian's trilinos source package into $KOKKOS_PREFIX"
+    enable_source_packages
+    fetch_kokkos_source "$WORK_DIR/download" "$WORK_DIR/source"
+  fi
   build_kokkos "$WORK_DIR/source"
 
   begin_step "remove the Kokkos build files" ""
@@ -451,6 +649,8 @@ provide_cached_kokkos() {
 }
 
 main() {
+  parse_options "$@"
+  configure_paths
   install_apt_packages
 
   begin_step "find a Kokkos install" ""
@@ -461,16 +661,21 @@ main() {
     error_reported=1
     exit 1
   }
+  local compiler=""
   if [[ -z "$kokkos_dir" ]]; then
     provide_cached_kokkos
     kokkos_dir="$KOKKOS_PREFIX/lib/cmake/Kokkos"
+    [[ -z "$CUDA_ARCH" ]] || compiler="$KOKKOS_PREFIX/bin/nvcc_wrapper"
   fi
 
   begin_step "record Kokkos_DIR" \
     "Make $CACHE_DIR writable for this user, or set PARASCAN_CACHE to a writable folder."
-  printf '%s\n' "$kokkos_dir" >"$CACHE_DIR/kokkos_dir.tmp"
-  mv "$CACHE_DIR/kokkos_dir.tmp" "$CACHE_DIR/kokkos_dir"
-  log "done. Kokkos_DIR is also written to $CACHE_DIR/kokkos_dir"
+  printf '%s\n' "$kokkos_dir" >"$KOKKOS_DIR_RECORD.tmp"
+  mv "$KOKKOS_DIR_RECORD.tmp" "$KOKKOS_DIR_RECORD"
+  log "done. Kokkos_DIR is also written to $KOKKOS_DIR_RECORD"
+  if [[ -n "$compiler" ]]; then
+    printf 'CMAKE_CXX_COMPILER=%q\n' "$compiler"
+  fi
   printf 'Kokkos_DIR=%q\n' "$kokkos_dir"
 }
 

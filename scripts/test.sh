@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Sets everything up, builds parascan and runs every test: the Catch2 suite
 # through ctest and the pytest suite (analysis, command line, end to end,
-# PyTorch oracle) with Debian's /usr/bin/python3.
+# PyTorch oracle) with Debian's /usr/bin/python3. Then, where nvcc exists,
+# scripts/cuda_compile_check.sh compiles the Cuda build (nothing runs on a
+# GPU); without nvcc it is skipped with a message. Set PARASCAN_SKIP_CUDA_CHECK=1
+# to leave it out.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,3 +29,10 @@ ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"
 echo "test: Python tests (pytest)" >&2
 cd "$root"
 PARASCAN_BIN="$build_dir/bin/parascan" /usr/bin/python3 -m pytest -q tests/python
+
+if [[ "${PARASCAN_SKIP_CUDA_CHECK:-0}" == 1 ]]; then
+  echo "test: the Cuda compile check is skipped (PARASCAN_SKIP_CUDA_CHECK=1)" >&2
+else
+  echo "test: Cuda compile check" >&2
+  "$root/scripts/cuda_compile_check.sh"
+fi

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <parascan/describe.hpp>
+#include <parascan/device.hpp>
 
 #include "environment.hpp"
 #include "hdf5_output.hpp"
@@ -58,6 +59,8 @@ void print_plugins(const PluginRegistry& registry) {
     std::printf("  %-10s cell_params: %s\n", "", params.empty() ? "none" : params.c_str());
   }
   if (registry.cells().empty()) std::printf("  none found; build the plugins or set PARASCAN_PLUGIN_PATH\n");
+  const std::string kokkos_problem = parascan::kokkos_initialization_problem();
+  if (!kokkos_problem.empty()) std::printf("warning: runs cannot start on this machine: %s\n", kokkos_problem.c_str());
   for (const auto& warning : registry.warnings()) std::printf("warning: %s\n", warning.c_str());
 }
 

@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "hdf5_output.hpp"
+#include "parascan/device.hpp"
 #include "inputs.hpp"
 #include "memory_usage.hpp"
 #include "output_lock.hpp"
@@ -144,6 +145,22 @@ unsigned long long engine_bytes(const RunSettings& run) {
   return bytes;
 }
 
+/// Returns "" when the device buffers of a cuda run, estimated at `bytes`, fit in
+/// the CUDA device's free memory, else the reason to skip the run. The estimate
+/// counts the host inputs too (in double), which bounds their Scalar copy on the
+/// device during the input projection, so it errs on the large side.
+std::string check_device_memory(std::size_t bytes) {
+  unsigned long long free_bytes = 0, total_bytes = 0;
+  if (!cuda_memory_info(free_bytes, total_bytes))
+    throw std::runtime_error("cannot read the CUDA device's free memory (cudaMemGetInfo failed), so the run is not "
+                             "started");
+  if (bytes <= free_bytes) return "";
+  return "needs an estimated " + gibibytes(static_cast<double>(bytes)) + " of GPU memory, more than the " +
+         gibibytes(static_cast<double>(free_bytes)) + " free on the CUDA device (of " +
+         gibibytes(static_cast<double>(total_bytes)) +
+         "); reduce sequence_length, state_dim or batch, or use jacobian 'diagonal'";
+}
+
 /// Computes one run; every failure becomes a `failed` record, never an exception.
 RunRecord execute_run(const RunSettings& run, const PluginRegistry& registry, double memory_limit_bytes) {
   RunRecord record;
@@ -166,14 +183,23 @@ RunRecord execute_run(const RunSettings& run, const PluginRegistry& registry, do
     const SolverSettings settings = solver_settings(run);
     const bool backward = run.pass == "forward_backward";
     const BackwardSettings backward_options = backward_settings(run);
-    record.memory_estimate_bytes =
-        problem->required_bytes(settings) + engine_bytes(run) + (backward ? problem->backward_bytes(backward_options) : 0);
+    const std::size_t problem_bytes =
+        problem->required_bytes(settings) + (backward ? problem->backward_bytes(backward_options) : 0);
+    record.memory_estimate_bytes = problem_bytes + engine_bytes(run);
     if (memory_limit_bytes > 0 && record.memory_estimate_bytes > memory_limit_bytes) {
       record.status = "skipped";
       record.message = "needs an estimated " + gibibytes(record.memory_estimate_bytes) + ", more than the limit of " +
                        gibibytes(memory_limit_bytes) +
                        "; reduce sequence_length, state_dim or batch, use jacobian 'diagonal', or raise --memory-limit";
       return record;
+    }
+    if (run.backend == "cuda") {
+      const std::string reason = check_device_memory(problem_bytes);
+      if (!reason.empty()) {
+        record.status = "skipped";
+        record.message = reason;
+        return record;
+      }
     }
 
     const std::vector<double> inputs = make_inputs(run);
@@ -360,6 +386,12 @@ std::string run_file_path(const Spec& spec, const std::string& out_dir, const Ru
 }
 
 int run_sweep(const Spec& spec, const SweepOptions& options) {
+  // Workers initialize Kokkos, which a Cuda build cannot do without a GPU.
+  const std::string kokkos_problem = kokkos_initialization_problem();
+  if (!kokkos_problem.empty()) {
+    spdlog::error("sweep '{}' cannot start: {}", spec.name, kokkos_problem);
+    return 1;
+  }
   fs::create_directories(fs::path(options.out_dir) / (spec.name + ".runs"));
   const std::string sweep_path = sweep_file_path(spec, options);
   try {
@@ -484,6 +516,11 @@ int run_worker(const Spec& spec, const SweepOptions& options, const std::vector<
   // with EPIPE, and the worker stops after the run in flight.
   ::signal(SIGPIPE, SIG_IGN);
   configure_allocator_for_measurement();
+  const std::string kokkos_problem = kokkos_initialization_problem();
+  if (!kokkos_problem.empty()) {
+    spdlog::error("the worker cannot start: {}", kokkos_problem);
+    return 1;
+  }
   initialize_kokkos(threads);
   int exit_code = 0;
   {

@@ -42,10 +42,14 @@ class LeakyCell {
   }
 
   explicit LeakyCell(const CellConfig& config)
-      : n_(config.state_dim), m_(config.input_dim), leak_(documented_param(config, parameter_docs, "leak")) {
+      : n_(config.state_dim), m_(config.input_dim) {
+    // nvcc 13.0 rejects documented_param as the first use of parameter_docs
+    // here (it deduces an array of unknown bound), so read_initialization
+    // comes first.
+    const Initialization init = read_initialization(config, parameter_docs);
+    leak_ = static_cast<Scalar>(documented_param(config, parameter_docs, "leak"));
     validate(config);
     const std::size_t n = n_, m = m_;
-    const Initialization init = read_initialization(config, parameter_docs);
     const double k = init.scale / std::sqrt(static_cast<double>(n));
     Rng rng(config.seed, rng_stream::parameters);
     w_in_ = to_view<Scalar, MemorySpace>(random_array("weight_in", {n, m}, k, init.distribution, rng));

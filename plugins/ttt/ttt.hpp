@@ -66,14 +66,16 @@ class TttCell {
   }
 
   explicit TttCell(const CellConfig& config)
-      : values_(config.state_dim / key_dim),
-        m_(config.input_dim),
-        nonlinear_(documented_param(config, parameter_docs, "inner_model") == 1),
-        inner_lr_(static_cast<Scalar>(documented_param(config, parameter_docs, "inner_lr"))) {
+      : values_(config.state_dim / key_dim), m_(config.input_dim) {
+    // NOTE: nvcc 13.0 rejects documented_param as the first use of
+    // parameter_docs here (it deduces an array of unknown bound; cause not
+    // established), so read_initialization comes first.
+    const Initialization init = read_initialization(config, parameter_docs);
+    nonlinear_ = documented_param(config, parameter_docs, "inner_model") == 1;
+    inner_lr_ = static_cast<Scalar>(documented_param(config, parameter_docs, "inner_lr"));
     validate(config);
     const std::size_t p = projection_size();
     const std::size_t m = config.input_dim;
-    const Initialization init = read_initialization(config, parameter_docs);
     const double bound = init.scale / std::sqrt(static_cast<double>(config.state_dim));
     Rng rng(config.seed, rng_stream::parameters);
     w_input_ = to_view<Scalar, MemorySpace>(random_array("weight_in", {p, m}, bound, init.distribution, rng));

@@ -18,7 +18,7 @@ class NanCell {
   static constexpr JacobianStructure structure = JacobianStructure::diagonal;
   static constexpr const char* parameter_names = "";
 
-  explicit NanCell(const CellConfig& config) : n_(config.state_dim) {
+  explicit NanCell(const CellConfig& config) : n_(config.state_dim), nan_(std::numeric_limits<Scalar>::quiet_NaN()) {
     const std::size_t n = config.state_dim;
     const std::size_t m = config.input_dim;
     NamedArray weight{"weight_in", {n, m}, std::vector<double>(n * m, 0.0)};
@@ -35,12 +35,13 @@ class NanCell {
 
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
-    const Scalar nan = std::numeric_limits<Scalar>::quiet_NaN();
-    for (int i = 0; i < n_; ++i) out[i] = u[i] > Scalar(1.5) ? V(nan) : Scalar(0.5) * h[i] + u[i];
+    for (int i = 0; i < n_; ++i) out[i] = u[i] > Scalar(1.5) ? V(nan_) : Scalar(0.5) * h[i] + u[i];
   }
 
  private:
   int n_;
+  // Taken on the host: std::numeric_limits is not callable in device code.
+  Scalar nan_;
   ParameterView<Scalar, MemorySpace> w_, b_;
 };
 

@@ -183,6 +183,32 @@ def test_spec_error_writes_nothing_to_existing_folder(tmp_path: Path):
     assert files_below(out) == []
 
 
+def built_backends() -> list[str]:
+    """Return the backends that `parascan plugins` lists for this build."""
+    result = run_parascan("plugins")
+    assert result.returncode == 0, result.stderr
+    line = re.search(r"backends: (.+)$", result.stdout, flags=re.MULTILINE)
+    assert line is not None, result.stdout
+    return line.group(1).split(", ")
+
+
+def test_cuda_backend_without_cuda_exits_2_before_running(tmp_path: Path):
+    backends = built_backends()
+    if "cuda" in backends:
+        pytest.skip("this parascan has the Cuda backend")
+    fixed = {key: value for key, value in TINY_SPEC.items() if key != "backend"}
+    spec = write_spec(tmp_path, {**fixed, "axes": {"cell": ["gru"], "backend": ["serial", "cuda"]}})
+    out = tmp_path / "out"
+
+    result = run_parascan("run", spec, "--out", out)
+
+    assert result.returncode == USAGE_ERROR
+    assert "axes.backend[1]" in result.stderr
+    assert "unknown backend (built into this parascan) 'cuda'" in result.stderr
+    assert "allowed: " + ", ".join(backends) in result.stderr
+    assert not out.exists()
+
+
 def test_missing_spec_file_exits_2(tmp_path: Path):
     spec = tmp_path / "no_such_spec.json"
 

@@ -13,6 +13,7 @@ import json
 import os
 import pty
 import random
+import re
 import select
 import shutil
 import signal
@@ -161,10 +162,19 @@ def test_schema_validates_experiments():
     validator = jsonschema.Draft202012Validator(schema)
     experiments = sorted((REPOSITORY / "experiments").glob("*.json"))
     assert experiments
+    plugins = run_parascan("plugins")
+    assert plugins.returncode == 0, plugins.stderr
+    has_cuda = re.search(r"^parascan .*backends: .*\bcuda\b", plugins.stdout, flags=re.MULTILINE) is not None
     for path in experiments:
         errors = [error.message for error in validator.iter_errors(json.loads(path.read_text()))]
         assert errors == [], path.name
-        assert run_parascan("run", path, "--dry-run").returncode == 0, path.name
+        result = run_parascan("run", path, "--dry-run")
+        # A spec for the GPU (backend cuda) is valid only where the build has Cuda.
+        if '"cuda"' in path.read_text() and not has_cuda:
+            assert result.returncode == 2, path.name
+            assert "unknown backend (built into this parascan) 'cuda'" in result.stderr, path.name
+        else:
+            assert result.returncode == 0, (path.name, result.stderr)
 
 
 def test_schema_setting_names_match_engine():

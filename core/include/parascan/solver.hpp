@@ -199,7 +199,9 @@ class CellProblem final : public Problem {
     return detail::largest_lyapunov_exponent(state_, state_.reference, exact);
   }
 
- private:
+  // The helpers below are public only because nvcc rejects extended
+  // (KOKKOS_LAMBDA) lambdas inside private member functions; the data members
+  // stay private.
   JacobianShape shape_of(const SolverSettings& settings) const {
     if (settings.solver == "jacobi") return {JacobianLayout::none, 1};
     return shape_for(settings.jacobian, settings.block_size, Cell::structure, detail::CellBlockSize<Cell>::value,
@@ -223,8 +225,28 @@ class CellProblem final : public Problem {
       project_inputs_host(x.data(), weight.data(), bias.data(), state_.u.data(),
                           static_cast<long>(state_.batch) * state_.length, p_, m_, blas_threads);
     } else {
-      throw std::runtime_error("the input projection on a device backend needs a device BLAS, not built yet");
+      project_on_device(weight, bias);
     }
+  }
+
+  /// Projects the inputs on a device space: converts them to Scalar on the
+  /// host, copies them to the device and multiplies them there by the device BLAS.
+  template <class View>
+  void project_on_device(const View& weight, const View& bias) {
+#ifdef KOKKOS_ENABLE_CUDA
+    if constexpr (std::is_same<Space, Kokkos::Cuda>::value) {
+      Kokkos::View<Scalar*, Kokkos::LayoutRight, memory_space> x(Kokkos::view_alloc(Kokkos::WithoutInitializing, "x"),
+                                                                 inputs_.size());
+      auto x_host = Kokkos::create_mirror_view(x);
+      for (std::size_t i = 0; i < inputs_.size(); ++i) x_host(i) = static_cast<Scalar>(inputs_[i]);
+      Kokkos::deep_copy(x, x_host);
+      project_inputs_cuda(state_.space, x.data(), weight.data(), bias.data(), state_.u.data(),
+                          static_cast<long>(state_.batch) * state_.length, p_, m_);
+      return;
+    }
+#endif
+    throw std::logic_error(std::string("the input projection has no BLAS for execution space ") + Space::name() +
+                           "; parascan provides OpenBLAS on host spaces and cuBLAS on Cuda");
   }
 
   /// h_0 = 0 for every sequence; h_t = f(h_{t-1}, u_t) one step after another.
@@ -484,6 +506,7 @@ class CellProblem final : public Problem {
     return values;
   }
 
+ private:
   State state_;
   int m_;
   int p_;

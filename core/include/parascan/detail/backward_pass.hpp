@@ -156,7 +156,9 @@ class BackwardPass {
     }
   }
 
- private:
+  // The steps below are public only because nvcc rejects extended
+  // (KOKKOS_LAMBDA) lambdas inside private member functions; the buffers
+  // stay private.
   static std::size_t parameter_count_of(const State& state) {
     if constexpr (HasVjp<Cell, Scalar>::value) return parameter_count(state.cell.recurrent_parameters());
     return 0;
@@ -403,6 +405,7 @@ class BackwardPass {
     return groups;
   }
 
+ private:
   int m_;
   int p_;
   int threads_;
