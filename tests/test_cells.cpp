@@ -298,7 +298,9 @@ class NanAtLargeInputCell {
   static constexpr JacobianStructure structure = JacobianStructure::diagonal;
   static constexpr const char* parameter_names = "";
 
-  explicit NanAtLargeInputCell(const CellConfig& config) : n_(config.state_dim) {
+  // The NaN is made on the host: numeric_limits is host-only under nvcc.
+  explicit NanAtLargeInputCell(const CellConfig& config)
+      : n_(config.state_dim), nan_(std::numeric_limits<Scalar>::quiet_NaN()) {
     NamedArray weight{"weight_in", {static_cast<std::size_t>(n_), static_cast<std::size_t>(config.input_dim)}, {}};
     weight.values.assign(weight.shape[0] * weight.shape[1], 0.0);
     for (int i = 0; i < n_; ++i) weight.values[i * config.input_dim] = 1.0;  // u_i = x_0
@@ -314,12 +316,12 @@ class NanAtLargeInputCell {
 
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
-    const Scalar nan = std::numeric_limits<Scalar>::quiet_NaN();
-    for (int i = 0; i < n_; ++i) out[i] = u[i] > Scalar(1.5) ? V(nan) : Scalar(0.5) * h[i] + u[i];
+    for (int i = 0; i < n_; ++i) out[i] = u[i] > Scalar(1.5) ? V(nan_) : Scalar(0.5) * h[i] + u[i];
   }
 
  private:
   int n_;
+  Scalar nan_;
   ParameterView<Scalar, MemorySpace> w_, b_;
 };
 
