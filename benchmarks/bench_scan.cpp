@@ -14,8 +14,28 @@ namespace {
 using namespace parascan;
 using namespace parascan::bench;
 
+/// Runs `work` once per iteration; a cold run first evicts the caches, untimed.
+template <class Space, class Work>
+void run_iterations(benchmark::State& state, bool cold, const Work& work) {
+  if (!cold) {
+    for (auto _ : state) {
+      work();
+      Space().fence();
+    }
+    return;
+  }
+  CacheFlush<Space> flush;
+  for (auto _ : state) {
+    state.PauseTiming();
+    flush();
+    state.ResumeTiming();
+    work();
+    Space().fence();
+  }
+}
+
 template <class Space>
-void scan_diagonal(benchmark::State& state, TimeOrder order) {
+void scan_diagonal(benchmark::State& state, TimeOrder order, bool cold) {
   const int n = static_cast<int>(state.range(0));
   const int length = 1 << state.range(1);
   const double bytes = 3.0 * n * static_cast<double>(length) * sizeof(float);
@@ -24,17 +44,16 @@ void scan_diagonal(benchmark::State& state, TimeOrder order) {
   fill_uniform(a, -1.0, 1.0, 1);
   ScanWorkspace<float, Space> workspace;
   const int chunks = auto_scan_chunks(Space(), 1, length, n, 1);
-  for (auto _ : state) {
+  run_iterations<Space>(state, cold, [&] {
     diagonal_scan(Space(), a, b, StateView<float, Space>(), chunks, workspace, order);
-    Space().fence();
-  }
+  });
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(length) * n);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
   state.counters["chunks"] = chunks;
 }
 
 template <class Space>
-void scan_block(benchmark::State& state, int block_size, TimeOrder order) {
+void scan_block(benchmark::State& state, int block_size, TimeOrder order, bool cold) {
   const int n = static_cast<int>(state.range(0));
   const int length = 1 << state.range(1);
   const double bytes = (static_cast<double>(n) * block_size + 2.0 * n) * length * sizeof(float);
@@ -44,10 +63,9 @@ void scan_block(benchmark::State& state, int block_size, TimeOrder order) {
   fill_uniform(a, -1.0 / block_size, 1.0 / block_size, 2);
   ScanWorkspace<float, Space> workspace;
   const int chunks = auto_scan_chunks(Space(), 1, length, n, block_size);
-  for (auto _ : state) {
+  run_iterations<Space>(state, cold, [&] {
     block_scan(Space(), a, b, StateView<float, Space>(), block_size, chunks, workspace, order);
-    Space().fence();
-  }
+  });
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(length) * n);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
   state.counters["chunks"] = chunks;
@@ -55,17 +73,41 @@ void scan_block(benchmark::State& state, int block_size, TimeOrder order) {
 
 /// A copy moving `entries_per_step` floats per step in total (read + write).
 template <class Space>
-void copy_bytes(benchmark::State& state, int entries_per_step) {
+void copy_bytes(benchmark::State& state, int entries_per_step, bool cold) {
   const int length = 1 << state.range(1);
   const std::size_t count = static_cast<std::size_t>(entries_per_step) * length / 2;
   const double bytes = 2.0 * count * sizeof(float);
   if (skip_if_too_large(state, bytes)) return;
   Kokkos::View<float*, typename Space::memory_space> source("source", count), target("target", count);
-  for (auto _ : state) {
-    Kokkos::deep_copy(Space(), target, source);
-    Space().fence();
-  }
+  run_iterations<Space>(state, cold, [&] { Kokkos::deep_copy(Space(), target, source); });
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+}
+
+/// Forward diagonal and block-2 scans and their copies with the caches evicted
+/// before every iteration (n = 64, T = 2^12 … 2^20), for the fit of time
+/// against T. A fixed count of iterations bounds the untimed flushes.
+template <class Space>
+void register_cold(const std::string& space) {
+  const auto sizes = [](benchmark::internal::Benchmark* b) {
+    if (smoke()) {
+      b->Args({64, 10});
+    } else {
+      for (int log_t = 12; log_t <= 20; ++log_t) b->Args({64, log_t});
+    }
+    b->ArgNames({"n", "log2T"})->UseRealTime()->Iterations(smoke() ? 1 : 20);
+  };
+  sizes(benchmark::RegisterBenchmark(("scan_cold/diagonal/forward/" + space).c_str(), [](benchmark::State& s) {
+    scan_diagonal<Space>(s, TimeOrder::forward, true);
+  }));
+  sizes(benchmark::RegisterBenchmark(("scan_cold/block2/forward/" + space).c_str(), [](benchmark::State& s) {
+    scan_block<Space>(s, 2, TimeOrder::forward, true);
+  }));
+  for (int factor : {3, 4}) {
+    sizes(benchmark::RegisterBenchmark(("copy_cold/" + std::to_string(factor) + "n/" + space).c_str(),
+                                       [factor](benchmark::State& s) {
+                                         copy_bytes<Space>(s, factor * static_cast<int>(s.range(0)), true);
+                                       }));
+  }
 }
 
 template <class Space>
@@ -73,20 +115,20 @@ void register_scans(const std::string& space) {
   for (auto order : {TimeOrder::forward, TimeOrder::reverse}) {
     const std::string direction = order == TimeOrder::forward ? "forward" : "reverse";
     auto* diagonal = benchmark::RegisterBenchmark(("scan/diagonal/" + direction + "/" + space).c_str(),
-                                                  [order](benchmark::State& s) { scan_diagonal<Space>(s, order); });
+                                                  [order](benchmark::State& s) { scan_diagonal<Space>(s, order, false); });
     scan_sizes(diagonal, {64, 256});
     diagonal->ArgNames({"n", "log2T"})->UseRealTime();
     for (int bs : {2, 8}) {
       auto* block = benchmark::RegisterBenchmark(
           ("scan/block" + std::to_string(bs) + "/" + direction + "/" + space).c_str(),
-          [order, bs](benchmark::State& s) { scan_block<Space>(s, bs, order); });
+          [order, bs](benchmark::State& s) { scan_block<Space>(s, bs, order, false); });
       scan_sizes(block, {64, 256});
       block->ArgNames({"n", "log2T"})->UseRealTime();
     }
     for (int n : {16, 64}) {
       auto* dense = benchmark::RegisterBenchmark(
           ("scan/dense" + std::to_string(n) + "/" + direction + "/" + space).c_str(),
-          [order, n](benchmark::State& s) { scan_block<Space>(s, n, order); });
+          [order, n](benchmark::State& s) { scan_block<Space>(s, n, order, false); });
       if (smoke()) {
         dense->Args({n, 10});
       } else {
@@ -100,7 +142,7 @@ void register_scans(const std::string& space) {
     for (int n : {64, 256}) {
       auto* copy = benchmark::RegisterBenchmark(
           ("copy/" + std::to_string(factor) + "n/" + space).c_str(),
-          [factor, n](benchmark::State& s) { copy_bytes<Space>(s, factor * n); });
+          [factor, n](benchmark::State& s) { copy_bytes<Space>(s, factor * n, false); });
       if (smoke()) {
         copy->Args({n, 10});
         break;
@@ -109,6 +151,7 @@ void register_scans(const std::string& space) {
       copy->ArgNames({"n", "log2T"})->UseRealTime();
     }
   }
+  register_cold<Space>(space);
 }
 
 }  // namespace

@@ -45,6 +45,34 @@ void fill_uniform(const View& view, double lo, double hi, std::uint64_t seed) {
   Kokkos::deep_copy(view, host);
 }
 
+/// Evicts the benchmark's arrays from the caches by writing a buffer three
+/// times the last-level cache, so a "cold" benchmark reads its data from
+/// memory at every size and its time against T shows the operation's own
+/// growth rather than the step from cache-resident to memory-resident data.
+template <class Space>
+class CacheFlush {
+ public:
+  CacheFlush() {
+    long bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (bytes <= 0) bytes = 64L << 20;  // not reported (e.g. on a device): assume 64 MiB
+    buffer_ = Kokkos::View<float*, typename Space::memory_space>("flush", 3 * bytes / sizeof(float));
+  }
+
+  void operator()() {
+    const auto buffer = buffer_;
+    const float value = static_cast<float>(++round_);
+    Kokkos::parallel_for(
+        "bench::flush", Kokkos::RangePolicy<Space>(0, buffer.extent(0)), KOKKOS_LAMBDA(const long i) {
+          buffer(i) = value;
+        });
+    Space().fence();
+  }
+
+ private:
+  Kokkos::View<float*, typename Space::memory_space> buffer_;
+  int round_ = 0;
+};
+
 /// Size axes of the scan benchmarks: (n, log2 T), smoke sizes only when asked.
 inline void scan_sizes(benchmark::internal::Benchmark* b, const std::vector<int>& state_dims) {
   if (smoke()) {

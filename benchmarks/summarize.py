@@ -75,9 +75,11 @@ def main() -> None:
     print("scan bandwidth as a fraction of a copy of the same bytes (median, range over repetitions)")
     for (base, n, log_t), entries in sorted(table.items()):
         parts = base.split("/")
-        if parts[0] != "scan" or parts[1] not in copy_of:
+        if parts[0] not in ("scan", "scan_cold") or parts[1] not in copy_of:
             continue
-        copy = table.get((f"copy/{copy_of[parts[1]]}/{parts[3]}", n, log_t))
+        # Hot scans against hot copies, cold (caches evicted) against cold.
+        copy_family = "copy" if parts[0] == "scan" else "copy_cold"
+        copy = table.get((f"{copy_family}/{copy_of[parts[1]]}/{parts[3]}", n, log_t))
         if not copy:
             continue
         scan_rate, scan_lo, scan_hi = median_range(entries, "bytes_per_second")
@@ -98,14 +100,17 @@ def main() -> None:
         print(f"  {parts[1]:9s} {parts[2]:7s} n={n:4d} T=2^{log_t:2d}  newton {newton:9.3f}  sequential {seq:9.3f}"
               f"  ratio {newton / seq:5.2f} ({lo / seq:.2f}-{hi / seq:.2f})  [{entries[0]['time_unit']}]")
 
-    print("time against T: fitted exponent (1 = linear)")
+    print("time against T: fitted exponent (1 = linear) and spread of time per step (max / min - 1)")
     series: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
     for (base, n, log_t), entries in table.items():
         if log_t >= 12:
             series[(base, n)].append((2.0 ** log_t, median_range(entries, "real_time")[0]))
     for (base, n), points in sorted(series.items()):
         if len(points) >= 3:
-            print(f"  {base:40s} n={n:4d}  exponent {fit_exponent(sorted(points)):.3f} over {len(points)} sizes")
+            per_step = [seconds / length for length, seconds in points]
+            spread = max(per_step) / min(per_step) - 1
+            print(f"  {base:40s} n={n:4d}  exponent {fit_exponent(sorted(points)):.3f}"
+                  f"  spread {100 * spread:5.1f} %  over {len(points)} sizes")
 
 
 if __name__ == "__main__":

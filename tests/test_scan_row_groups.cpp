@@ -1,0 +1,107 @@
+// How scans divide work: on a host one item per sequence walks whole rows and
+// time chunks make up for a small batch; on a device each row or block is an
+// item. The layout rules, then scans at shapes where block edges, uneven
+// chunk lengths and both time orders meet, against the plain loop.
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "backends.hpp"
+#include "parascan/random.hpp"
+#include "parascan/scan.hpp"
+#include "scan_testing.hpp"
+
+namespace {
+
+using parascan::Rng;
+using parascan::ScanWorkspace;
+using parascan::StateView;
+using parascan::TimeOrder;
+using parascan::testing::relative_error;
+using parascan::testing::to_device;
+using parascan::testing::to_host;
+
+/// The block scan's plain loop, y_t = A_t y_prev + b_t, one sequence.
+std::vector<double> loop(const std::vector<double>& a, const std::vector<double>& b, const std::vector<double>& y0,
+                         int length, int n, int bs, bool reverse) {
+  std::vector<double> y(b.size()), previous = y0, next(n);
+  for (int step = 0; step < length; ++step) {
+    const std::size_t t = reverse ? length - 1 - step : step;
+    for (int i = 0; i < n; ++i) {
+      next[i] = b[t * n + i];
+      const int first = (i / bs) * bs;
+      for (int k = 0; k < bs; ++k) next[i] += a[t * n * bs + i * bs + k] * previous[first + k];
+    }
+    for (int i = 0; i < n; ++i) y[t * n + i] = next[i];
+    previous = next;
+  }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("host scans walk whole rows and split time for small batches", "[scan]") {
+  CHECK(parascan::scan_row_groups<Kokkos::Serial>(64, 1).groups == 1);
+  CHECK(parascan::scan_row_groups<Kokkos::Serial>(64, 1).group_rows == 64);
+  CHECK(parascan::auto_scan_chunks(Kokkos::Serial(), 1, 1024, 64, 1) == 1);
+#ifdef KOKKOS_ENABLE_OPENMP
+  const Kokkos::OpenMP openmp;
+  REQUIRE(openmp.concurrency() == 2);  // tests/main.cpp starts Kokkos with 2 threads
+  CHECK(parascan::scan_row_groups<Kokkos::OpenMP>(36, 2).groups == 1);
+  // One sequence on two threads: F = 2 missing workers, C = F + 1 chunks.
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 1024, 64, 1) == 3);
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 1024, 64, 2) == 3);
+  // Blocks of 8 cost 8 times more to compose than to apply: no split.
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 1024, 64, 8) == 1);
+  // Two sequences fill both threads; 16 steps cannot give 3 chunks of 8.
+  CHECK(parascan::auto_scan_chunks(openmp, 2, 1024, 64, 1) == 1);
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 16, 64, 1) == 1);
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 24, 64, 1) == 3);
+#endif
+#ifdef KOKKOS_ENABLE_CUDA
+  CHECK(parascan::scan_row_groups<Kokkos::Cuda>(36, 3).groups == 12);
+#endif
+}
+
+TEMPLATE_LIST_TEST_CASE("scans of one sequence equal the sequential loop", "[scan][block]",
+                        parascan::testing::Backends) {
+  // Odd state sizes, and blocks of 2, 3, 4 and 12; chunk counts that leave
+  // short or empty last chunks.
+  struct Case {
+    int n, bs;
+  };
+  for (const Case& shape : {Case{37, 1}, Case{70, 1}, Case{36, 2}, Case{36, 3}, Case{36, 4}, Case{36, 12}}) {
+    for (int length : {1, 9, 300}) {
+      for (bool reverse : {false, true}) {
+        const int n = shape.n;
+        const int bs = shape.bs;
+        Rng rng(31, static_cast<std::uint64_t>(n * 1000 + bs * 10 + reverse));
+        std::vector<double> a(static_cast<std::size_t>(length) * n * bs), b(static_cast<std::size_t>(length) * n),
+            y0(n);
+        for (auto& v : a) v = rng.uniform(-1.2, 1.2) / bs;
+        for (auto& v : b) v = rng.uniform(-1.0, 1.0);
+        for (auto& v : y0) v = rng.uniform(-1.0, 1.0);
+        const auto expected = loop(a, b, y0, length, n, bs, reverse);
+
+        for (int chunks : {1, 2, 3, 5, length}) {
+          if (chunks > length) continue;
+          CAPTURE(n, bs, length, reverse, chunks);
+          auto a_view = to_device<TestType>(a, 1, length, n * bs);
+          auto b_view = to_device<TestType>(b, 1, length, n);
+          StateView<double, TestType> start("y0", 1, n);
+          auto start_host = Kokkos::create_mirror_view(start);
+          for (int i = 0; i < n; ++i) start_host(0, i) = y0[i];
+          Kokkos::deep_copy(start, start_host);
+          ScanWorkspace<double, TestType> workspace;
+          const TimeOrder order = reverse ? TimeOrder::reverse : TimeOrder::forward;
+          if (bs == 1) {
+            parascan::diagonal_scan(TestType(), a_view, b_view, start, chunks, workspace, order);
+          } else {
+            parascan::block_scan(TestType(), a_view, b_view, start, bs, chunks, workspace, order);
+          }
+          CHECK(relative_error(to_host(b_view), expected) < 1e-12);
+        }
+      }
+    }
+  }
+}
