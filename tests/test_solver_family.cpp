@@ -221,6 +221,11 @@ TEMPLATE_LIST_TEST_CASE("hard gru converges under quasi-elk", "[family][hard][el
   // overflows at once. Quasi-ELK's diagonal model of this dense Jacobian is
   // poor, so only a mild trust region helps.
   settings.elk_noise = 1e6;
+  // The path to convergence is chaotic in float32: with 1, 2, 4, 5 and 8 scan
+  // chunks it converged in 636, 778, 219, 306 and 533 iterations, with 3 it
+  // wandered past 2000. Rounding order, not the scan, decides (the scans
+  // equal the sequential loop to 1e-12 in float64), so the chunks are pinned.
+  settings.scan_chunks = 1;
   const SolveResult result = problem->solve(settings);
   CHECK(result.status == "converged");
   CHECK(max_abs_difference(problem->states(), problem->reference_states()) < 1e-3);
