@@ -7,10 +7,10 @@ Run with Debian's interpreter from the repository root:
 For each batch size it times torch's forward pass (float32, torch's own
 thread count set to --threads) and parascan's sequential solver on the
 OpenMP backend with the same threads, through `parascan run` so the timing is
-the engine's own `seconds` of the sequential run (the projection is excluded
-on parascan's side only: torch's time includes its input GEMM, so the ratio
-favours parascan slightly). --state-dim is the number of hidden units; the
-state of parascan's lstm is [c; h], so its state_dim is twice that.
+the engine's own `seconds` of the sequential run. That excludes parascan's
+input projection, but torch's time includes its input GEMM, so the ratio
+favours parascan. --state-dim is the number of hidden units. The state of
+parascan's lstm is [c; h], so its state_dim is twice that.
 Prints the medians and ranges over --repeats and the BLAS torch uses.
 """
 
