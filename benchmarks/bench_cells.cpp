@@ -1,6 +1,9 @@
-// Per cell: one sequential pass, one evaluation of the cell with its exact
-// Jacobian at every step, and one exact-Newton iteration (linearise, scan,
-// update), in float32. Items are (sequence, step) pairs; the bytes are those
+// Per cell: one sequential pass as the sequential solver runs it, one
+// evaluation of the cell with its exact Jacobian at every step, and one
+// exact-Newton iteration (linearise, scan, update), in float32, batch 1.
+// Cells with `step_rows` also get the sequential pass with one thread, the
+// solver's choice before it could split a sequence across a team of threads.
+// Items are (sequence, step) pairs; the bytes are those
 // the solver must at least move per step: the input projection u (p values)
 // and the state in and out (2n), plus the Jacobian written and read again
 // for the Newton iteration.
@@ -16,7 +19,7 @@ namespace {
 using namespace parascan;
 using namespace parascan::bench;
 
-enum class Work { sequential, linearize, newton_iteration };
+enum class Work { sequential, sequential_one_thread, linearize, newton_iteration };
 
 template <template <class, class> class CellTemplate, class Space>
 void cell_work(benchmark::State& state, Work work) {
@@ -32,8 +35,9 @@ void cell_work(benchmark::State& state, Work work) {
       shape_for(JacobianApproximation::exact, 0, Cell::structure, detail::CellBlockSize<Cell>::value, n);
   const int p = solver.cell.projection_size();
   const double entries = shape.entries(n);
+  const bool sequential = work == Work::sequential || work == Work::sequential_one_thread;
   const double bytes_per_step =
-      sizeof(float) * (p + 2.0 * n + (work == Work::sequential ? 0.0 : entries * (work == Work::newton_iteration ? 2 : 1)));
+      sizeof(float) * (p + 2.0 * n + (sequential ? 0.0 : entries * (work == Work::newton_iteration ? 2 : 1)));
   const double footprint = sizeof(float) * static_cast<double>(length) * (p + 3.0 * n + entries);
   if (skip_if_too_large(state, footprint)) return;
 
@@ -45,15 +49,11 @@ void cell_work(benchmark::State& state, Work work) {
   const detail::Window window{0, length};
   const int chunks = auto_scan_chunks(Space(), 1, length, n, shape.layout == JacobianLayout::diagonal ? 1 : shape.block_size);
 
-  const Cell cell = solver.cell;
-  const auto u = solver.u;
-  const auto h = solver.h;
+  const int team_size = work == Work::sequential_one_thread ? 1 : detail::sequential_team_size(solver);
+  state.counters["team_size"] = team_size;
   for (auto _ : state) {
-    if (work == Work::sequential) {
-      Kokkos::parallel_for(
-          "bench::sequential", Kokkos::RangePolicy<Space>(0, 1), KOKKOS_LAMBDA(const int s) {
-            for (int t = 0; t < length; ++t) cell.step(&h(s, t, 0), &u(s, t, 0), &h(s, t + 1, 0));
-          });
+    if (sequential) {
+      detail::run_sequential(solver, solver.h, team_size);
     } else {
       benchmark::DoNotOptimize(detail::linearize(solver, window, shape, 1.0f));
       if (work == Work::newton_iteration) {
@@ -69,9 +69,14 @@ void cell_work(benchmark::State& state, Work work) {
 
 template <template <class, class> class CellTemplate, class Space>
 void register_cell(const std::string& cell, const std::string& space) {
-  const std::pair<Work, const char*> works[] = {
-      {Work::sequential, "sequential_pass"}, {Work::linearize, "linearize"}, {Work::newton_iteration, "newton_iteration"}};
+  const std::pair<Work, const char*> works[] = {{Work::sequential, "sequential_pass"},
+                                                {Work::sequential_one_thread, "sequential_pass_one_thread"},
+                                                {Work::linearize, "linearize"},
+                                                {Work::newton_iteration, "newton_iteration"}};
   for (const auto& [work, label] : works) {
+    if (work == Work::sequential_one_thread &&
+        !detail::HasStepRows<CellTemplate<float, typename Space::memory_space>, float>::value)
+      continue;
     auto* b = benchmark::RegisterBenchmark((std::string(label) + "/" + cell + "/" + space).c_str(),
                                            [work = work](benchmark::State& s) { cell_work<CellTemplate, Space>(s, work); });
     b->ArgNames({"n", "log2T"})->UseRealTime()->Unit(benchmark::kMillisecond);

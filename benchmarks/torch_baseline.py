@@ -1,14 +1,16 @@
-"""Sequential GRU of parascan against torch.nn.GRU on the CPU, same sizes and threads.
+"""Sequential GRU or LSTM of parascan against torch.nn.GRU or torch.nn.LSTM on the CPU, same sizes and threads.
 
 Run with Debian's interpreter from the repository root:
 
-    /usr/bin/python3 benchmarks/torch_baseline.py --parascan build/bin/parascan
+    /usr/bin/python3 benchmarks/torch_baseline.py --parascan build/bin/parascan [--cell lstm]
 
-For each batch size it times torch.nn.GRU's forward pass (float32, torch's
-own thread count set to --threads) and parascan's sequential solver on the
+For each batch size it times torch's forward pass (float32, torch's own
+thread count set to --threads) and parascan's sequential solver on the
 OpenMP backend with the same threads, through `parascan run` so the timing is
-the engine's own `sequential_seconds` (projection excluded on both sides:
-torch's time includes its input GEMM, so the ratio favours torch slightly).
+the engine's own `seconds` of the sequential run. That excludes parascan's
+input projection, but torch's time includes its input GEMM, so the ratio
+favours parascan. --state-dim is the number of hidden units. The state of
+parascan's lstm is [c; h], so its state_dim is twice that.
 Prints the medians and ranges over --repeats and the BLAS torch uses.
 """
 
@@ -26,21 +28,26 @@ import h5py
 import torch
 
 
-def torch_times(n: int, m: int, length: int, batch: int, repeats: int) -> list[float]:
-    gru = torch.nn.GRU(input_size=m, hidden_size=n, batch_first=True)
+TORCH_MODULES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
+
+
+def torch_times(cell: str, n: int, m: int, length: int, batch: int, repeats: int) -> list[float]:
+    module = TORCH_MODULES[cell](input_size=m, hidden_size=n, batch_first=True)
     x = torch.randn(batch, length, m)
     times = []
     with torch.no_grad():
-        gru(x[:, :16])  # warm-up: thread pool and allocations
+        module(x[:, :16])  # warm-up: thread pool and allocations
         for _ in range(repeats):
             start = time.perf_counter()
-            gru(x)
+            module(x)
             times.append(time.perf_counter() - start)
     return times
 
 
-def parascan_times(binary: str, n: int, m: int, length: int, batch: int, threads: int, repeats: int) -> list[float]:
-    spec = {"name": "baseline", "cell": "gru", "solver": "sequential", "state_dim": n, "input_dim": m,
+def parascan_times(binary: str, cell: str, n: int, m: int, length: int, batch: int, threads: int,
+                   repeats: int) -> list[float]:
+    state_dim = 2 * n if cell == "lstm" else n
+    spec = {"name": "baseline", "cell": cell, "solver": "sequential", "state_dim": state_dim, "input_dim": m,
             "sequence_length": length, "batch": batch, "dtype": "float32", "backend": "openmp",
             "threads": threads, "repeats": repeats}
     with tempfile.TemporaryDirectory() as folder:
@@ -59,7 +66,9 @@ def summary(times: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parascan", required=True, help="path of the parascan executable")
-    parser.add_argument("--state-dim", type=int, default=256)
+    parser.add_argument("--cell", choices=sorted(TORCH_MODULES), default="gru",
+                        help="cell to compare with the torch module of the same name (default: gru)")
+    parser.add_argument("--state-dim", type=int, default=256, help="hidden units (torch's hidden_size)")
     parser.add_argument("--input-dim", type=int, default=256)
     parser.add_argument("--sequence-length", type=int, default=16384)
     parser.add_argument("--threads", type=int, default=2)
@@ -70,14 +79,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     blas = [line.strip() for line in torch.__config__.show().splitlines() if "BLAS" in line or "LAPACK" in line]
     print(f"torch {torch.__version__}, {args.threads} threads; {'; '.join(blas) or 'BLAS not reported'}")
-    print(f"n = {args.state_dim}, m = {args.input_dim}, T = {args.sequence_length}, float32, {args.repeats} repeats")
+    print(f"{args.cell}, hidden units {args.state_dim}, m = {args.input_dim}, T = {args.sequence_length}, float32, "
+          f"{args.repeats} repeats")
+    torch_name = TORCH_MODULES[args.cell].__name__
     for batch in args.batches:
-        reference = torch_times(args.state_dim, args.input_dim, args.sequence_length, batch, args.repeats)
-        ours = parascan_times(args.parascan, args.state_dim, args.input_dim, args.sequence_length, batch,
+        reference = torch_times(args.cell, args.state_dim, args.input_dim, args.sequence_length, batch, args.repeats)
+        ours = parascan_times(args.parascan, args.cell, args.state_dim, args.input_dim, args.sequence_length, batch,
                               args.threads, args.repeats)
         ratio = statistics.median(reference) / statistics.median(ours)
-        print(f"batch {batch:3d}: torch.nn.GRU {summary(reference)}")
-        print(f"           parascan gru {summary(ours)}")
+        print(f"batch {batch:3d}: torch.nn.{torch_name} {summary(reference)}")
+        print(f"           parascan {args.cell} {summary(ours)}")
         print(f"           speed of parascan relative to torch (median ratio): {ratio:.2f}")
 
 

@@ -102,7 +102,15 @@ class ElmanCell {
 
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
-    for (int i = 0; i < n_; ++i) out[i] = math::tanh(preactivation(i, h, u));
+    step_rows(h, u, out, 0, n_);
+  }
+
+  /// Entry i of h' reads only h, u_i and row i of W_hh.
+  int row_count() const { return n_; }
+
+  template <class V>
+  KOKKOS_INLINE_FUNCTION void step_rows(const V* h, const Scalar* u, V* out, int row_begin, int row_end) const {
+    for (int i = row_begin; i < row_end; ++i) out[i] = math::tanh(preactivation(i, h, u));
   }
 
   // ∂h'_i/∂h_j = (1 - h'_i²) W_ij.

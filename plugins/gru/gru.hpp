@@ -71,7 +71,15 @@ class GruCell {
 
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* h, const Scalar* u, V* out) const {
-    for (int i = 0; i < n_; ++i) {
+    step_rows(h, u, out, 0, n_);
+  }
+
+  /// Unit i of h' reads only h, u and the rows of unit i in W_hh and b_hh.
+  int row_count() const { return n_; }
+
+  template <class V>
+  KOKKOS_INLINE_FUNCTION void step_rows(const V* h, const Scalar* u, V* out, int row_begin, int row_end) const {
+    for (int i = row_begin; i < row_end; ++i) {
       const Gates<V> g = gates(i, h, u);
       out[i] = (Scalar(1) - g.z) * g.c + g.z * h[i];
     }

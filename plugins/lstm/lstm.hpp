@@ -84,9 +84,18 @@ class LstmCell {
 
   template <class V>
   KOKKOS_INLINE_FUNCTION void step(const V* state, const Scalar* u, V* out) const {
+    step_rows(state, u, out, 0, units_);
+  }
+
+  /// Row i is hidden unit i: it writes c'_i and h'_i from the state, u and
+  /// the four rows of unit i in W_hh and b_hh.
+  int row_count() const { return units_; }
+
+  template <class V>
+  KOKKOS_INLINE_FUNCTION void step_rows(const V* state, const Scalar* u, V* out, int row_begin, int row_end) const {
     const int units = units_;
     const V* h = state + units;
-    for (int i = 0; i < units; ++i) {
+    for (int i = row_begin; i < row_end; ++i) {
       const Gates<V> g = gates(i, h, u);
       const V c_next = g.f * state[i] + g.i * g.g;
       out[i] = c_next;

@@ -31,8 +31,19 @@
 //   KOKKOS_INLINE_FUNCTION void linearize(const Scalar* h, const Scalar* u, Scalar* out,
 //                                         Scalar* jac, JacobianLayout layout) const;
 //
-// `step` and `linearize` run inside Kokkos kernels on every enabled backend:
-// they must not allocate, throw or touch host-only memory.
+// Optional, to let several threads share one sequence of the sequential
+// solver (parascan/detail/sequential.hpp):
+//
+//   int row_count() const;  // R
+//   // The outputs of rows [row_begin, row_end) of f(h, u), and no others. A
+//   // row's outputs depend only on h, u and parameters, the R rows together
+//   // write each of the n outputs once, and a row's arithmetic is the same
+//   // as in `step`.
+//   KOKKOS_INLINE_FUNCTION void step_rows(const Scalar* h, const Scalar* u, Scalar* out,
+//                                         int row_begin, int row_end) const;
+//
+// `step`, `step_rows` and `linearize` run inside Kokkos kernels on every
+// enabled backend: they must not allocate, throw or touch host-only memory.
 #pragma once
 
 #include <Kokkos_Core.hpp>

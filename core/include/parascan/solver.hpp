@@ -40,6 +40,7 @@
 #include "parascan/detail/coarse.hpp"
 #include "parascan/detail/kalman.hpp"
 #include "parascan/detail/lyapunov.hpp"
+#include "parascan/detail/sequential.hpp"
 #include "parascan/detail/solver_state.hpp"
 #include "parascan/problem.hpp"
 #include "parascan/projection.hpp"
@@ -249,17 +250,17 @@ class CellProblem final : public Problem {
                            "; parascan provides OpenBLAS on host spaces and cuBLAS on Cuda");
   }
 
-  /// h_0 = 0 for every sequence; h_t = f(h_{t-1}, u_t) one step after another.
-  void run_sequential(const Sequence& h) const {
-    const Cell cell = state_.cell;
-    const Sequence u = state_.u;
-    const int length = state_.length;
-    Kokkos::parallel_for(
-        "parascan::sequential", Kokkos::RangePolicy<Space>(state_.space, 0, state_.batch),
-        KOKKOS_LAMBDA(const int s) {
-          for (int t = 0; t < length; ++t) cell.step(&h(s, t, 0), &u(s, t, 0), &h(s, t + 1, 0));
-        });
-  }
+  /// h_0 = 0 for every sequence; h_t = f(h_{t-1}, u_t) one step after another
+  /// (detail/sequential.hpp), with the team size below.
+  void run_sequential(const Sequence& h) const { detail::run_sequential(state_, h); }
+
+  /// Runs the sequential solver with `team_size` threads per sequence, so
+  /// that tests can compare the team path with the one-thread path.
+  void run_sequential(const Sequence& h, int team_size) const { detail::run_sequential(state_, h, team_size); }
+
+  /// Returns the threads per sequence of the sequential solver and reference:
+  /// more than 1 only for a cell with `step_rows` on a host space with batch < concurrency.
+  int sequential_team_size() const { return detail::sequential_team_size(state_); }
 
   SolveResult solve_sequential(const SolverSettings& settings) {
     SolveResult result;
