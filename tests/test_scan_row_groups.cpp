@@ -40,7 +40,7 @@ std::vector<double> loop(const std::vector<double>& a, const std::vector<double>
 
 }  // namespace
 
-TEST_CASE("host scans walk whole rows and split time for small batches", "[scan]") {
+TEST_CASE("scan layout and auto chunks", "[scan]") {
   CHECK(parascan::scan_row_groups<Kokkos::Serial>(64, 1).groups == 1);
   CHECK(parascan::scan_row_groups<Kokkos::Serial>(64, 1).group_rows == 64);
   CHECK(parascan::auto_scan_chunks(Kokkos::Serial(), 1, 1024, 64, 1) == 1);
@@ -63,7 +63,7 @@ TEST_CASE("host scans walk whole rows and split time for small batches", "[scan]
 #endif
 }
 
-TEMPLATE_LIST_TEST_CASE("scans of one sequence equal the sequential loop", "[scan][block]",
+TEMPLATE_LIST_TEST_CASE("one-sequence scans match the loop", "[scan][block]",
                         parascan::testing::Backends) {
   // Odd state sizes, and blocks of 2, 3, 4 and 12; chunk counts that leave
   // short or empty last chunks.

@@ -17,6 +17,8 @@
 // weight_hh is then multiplied by recurrent_scale.
 #pragma once
 
+#include <type_traits>
+
 #include <parascan/cell_parameters.hpp>
 
 #include <cmath>
@@ -224,12 +226,36 @@ class LstmCell {
     const Scalar* w = w_hidden_.data();
     const Scalar* bias = b_hidden_.data();
     V a[4];
-    for (int gate = 0; gate < 4; ++gate) {
-      const int row = gate * units + i;
-      const Scalar* w_row = w + static_cast<long>(row) * units;
-      V sum = u[row] + bias[row];
-      for (int k = 0; k < units; ++k) sum += w_row[k] * h[k];
-      a[gate] = sum;
+    if constexpr (std::is_arithmetic<V>::value) {
+      // Four named sums under a simd reduction: compilers keep a floating-point
+      // reduction scalar unless allowed to reorder it (as in gru.hpp).
+      const Scalar* w_i = w + static_cast<long>(i) * units;
+      const Scalar* w_f = w + static_cast<long>(units + i) * units;
+      const Scalar* w_g = w + static_cast<long>(2 * units + i) * units;
+      const Scalar* w_o = w + static_cast<long>(3 * units + i) * units;
+      V a_i = u[i] + bias[i];
+      V a_f = u[units + i] + bias[units + i];
+      V a_g = u[2 * units + i] + bias[2 * units + i];
+      V a_o = u[3 * units + i] + bias[3 * units + i];
+      PARASCAN_SIMD_REDUCTION(+ : a_i, a_f, a_g, a_o)
+      for (int k = 0; k < units; ++k) {
+        a_i += w_i[k] * h[k];
+        a_f += w_f[k] * h[k];
+        a_g += w_g[k] * h[k];
+        a_o += w_o[k] * h[k];
+      }
+      a[0] = a_i;
+      a[1] = a_f;
+      a[2] = a_g;
+      a[3] = a_o;
+    } else {
+      for (int gate = 0; gate < 4; ++gate) {
+        const int row = gate * units + i;
+        const Scalar* w_row = w + static_cast<long>(row) * units;
+        V sum = u[row] + bias[row];
+        for (int k = 0; k < units; ++k) sum += w_row[k] * h[k];
+        a[gate] = sum;
+      }
     }
     return {math::sigmoid(a[0]), math::sigmoid(a[1]), math::tanh(a[2]), math::sigmoid(a[3])};
   }
