@@ -124,3 +124,73 @@ TEST_CASE("block scan rejects block size not dividing n", "[scan][block]") {
   CHECK_THROWS_WITH(parascan::block_scan(Kokkos::Serial(), a, b, StateView<double, Kokkos::Serial>(), 4, 1, workspace),
                     Catch::Contains("block size 4 does not divide state size 6"));
 }
+
+// How scans divide work: on a host one item per sequence walks whole rows and
+// time chunks make up for a small batch; on a device each row or block is an
+// item. The layout rules, then single-sequence scans where block edges,
+// uneven chunk lengths and both time orders meet.
+TEST_CASE("scan layout and auto chunks", "[scan]") {
+  CHECK(parascan::scan_row_groups<Kokkos::Serial>(64, 1).groups == 1);
+  CHECK(parascan::scan_row_groups<Kokkos::Serial>(64, 1).group_rows == 64);
+  CHECK(parascan::auto_scan_chunks(Kokkos::Serial(), 1, 1024, 64, 1) == 1);
+#ifdef KOKKOS_ENABLE_OPENMP
+  const Kokkos::OpenMP openmp;
+  REQUIRE(openmp.concurrency() == 2);  // tests/main.cpp starts Kokkos with 2 threads
+  CHECK(parascan::scan_row_groups<Kokkos::OpenMP>(36, 2).groups == 1);
+  // One sequence on two threads: F = 2 missing workers, C = F + 1 chunks.
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 1024, 64, 1) == 3);
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 1024, 64, 2) == 3);
+  // Blocks of 8 cost 8 times more to compose than to apply: no split.
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 1024, 64, 8) == 1);
+  // Two sequences fill both threads; 16 steps cannot give 3 chunks of 8.
+  CHECK(parascan::auto_scan_chunks(openmp, 2, 1024, 64, 1) == 1);
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 16, 64, 1) == 1);
+  CHECK(parascan::auto_scan_chunks(openmp, 1, 24, 64, 1) == 3);
+#endif
+#ifdef KOKKOS_ENABLE_CUDA
+  CHECK(parascan::scan_row_groups<Kokkos::Cuda>(36, 3).groups == 12);
+#endif
+}
+
+TEMPLATE_LIST_TEST_CASE("one-sequence scans match the loop", "[scan][block]",
+                        parascan::testing::Backends) {
+  // Odd state sizes, and blocks of 2, 3, 4 and 12; chunk counts that leave
+  // short or empty last chunks.
+  struct Case {
+    int n, bs;
+  };
+  for (const Case& shape : {Case{37, 1}, Case{70, 1}, Case{36, 2}, Case{36, 3}, Case{36, 4}, Case{36, 12}}) {
+    for (int length : {1, 9, 300}) {
+      for (bool reverse : {false, true}) {
+        const int n = shape.n;
+        const int bs = shape.bs;
+        Rng rng(31, static_cast<std::uint64_t>(n * 1000 + bs * 10 + reverse));
+        std::vector<double> a(static_cast<std::size_t>(length) * n * bs), b(static_cast<std::size_t>(length) * n),
+            y0(n);
+        for (auto& v : a) v = rng.uniform(-1.2, 1.2) / bs;
+        for (auto& v : b) v = rng.uniform(-1.0, 1.0);
+        for (auto& v : y0) v = rng.uniform(-1.0, 1.0);
+        const auto expected = sequential_blocks(a, b, y0, 1, length, n, bs, reverse);
+
+        for (int chunks : {1, 2, 3, 5, length}) {
+          if (chunks > length) continue;
+          CAPTURE(n, bs, length, reverse, chunks);
+          auto a_view = to_device<TestType>(a, 1, length, n * bs);
+          auto b_view = to_device<TestType>(b, 1, length, n);
+          StateView<double, TestType> start("y0", 1, n);
+          auto start_host = Kokkos::create_mirror_view(start);
+          for (int i = 0; i < n; ++i) start_host(0, i) = y0[i];
+          Kokkos::deep_copy(start, start_host);
+          ScanWorkspace<double, TestType> workspace;
+          const TimeOrder order = reverse ? TimeOrder::reverse : TimeOrder::forward;
+          if (bs == 1) {
+            parascan::diagonal_scan(TestType(), a_view, b_view, start, chunks, workspace, order);
+          } else {
+            parascan::block_scan(TestType(), a_view, b_view, start, bs, chunks, workspace, order);
+          }
+          CHECK(relative_error(to_host(b_view), expected) < 1e-12);
+        }
+      }
+    }
+  }
+}
