@@ -9,12 +9,15 @@ Prints, per backend:
 - one exact-Newton iteration's time over one sequential pass of the same cell;
 - the exponent of time against T (least squares on log-log), which is 1 for
   linear scaling.
-Repetitions (--benchmark_repetitions) are reduced to their median, and the
-min–max range is shown.
+Repetitions (--benchmark_repetitions) are reduced to their median. A ratio's
+range is the scan's fastest and slowest repetition over the copy's median, so
+it leaves out the copy's own spread. A fit needs at least 3 sizes with
+T >= 2^12 of one series.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import statistics
@@ -50,7 +53,7 @@ def parse_name(name: str) -> tuple[str, dict[str, int]]:
             sizes[key] = int(value)
         elif part != "real_time":
             base.append(part)
-    # Copy benchmarks are registered without argument names: copy/<k>n/<space>/<n>/<log2T>.
+    # Smoke-size copies are registered without argument names: copy/<k>n/<space>/<n>/<log2T>.
     if base[0] == "copy" and len(base) == 5:
         sizes = {"n": int(base[3]), "log2T": int(base[4])}
         base = base[:3]
@@ -65,7 +68,9 @@ def fit_exponent(points: list[tuple[float, float]]) -> float:
 
 
 def main() -> None:
-    runs = load(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", help="JSON files written with --benchmark_out_format=json")
+    runs = load(parser.parse_args().files)
     table: dict[tuple[str, int, int], list[dict]] = {}
     for name, entries in runs.items():
         base, sizes = parse_name(name)
@@ -88,6 +93,8 @@ def main() -> None:
               f"  ratio {scan_rate / copy_rate:5.2f} ({scan_lo / copy_rate:.2f}-{scan_hi / copy_rate:.2f})")
 
     print("one exact-Newton iteration over one sequential pass (median times)")
+    if not any(key[0].startswith("newton_iteration/") for key in table):
+        print("  (none: needs newton_iteration and sequential_pass runs of bench_cells)")
     for (base, n, log_t), entries in sorted(table.items()):
         parts = base.split("/")
         if parts[0] != "newton_iteration":
@@ -105,6 +112,8 @@ def main() -> None:
     for (base, n, log_t), entries in table.items():
         if log_t >= 12:
             series[(base, n)].append((2.0 ** log_t, median_range(entries, "real_time")[0]))
+    if not any(len(points) >= 3 for points in series.values()):
+        print("  (none: a fit needs at least 3 sizes with T >= 2^12 of one series)")
     for (base, n), points in sorted(series.items()):
         if len(points) >= 3:
             per_step = [seconds / length for length, seconds in points]

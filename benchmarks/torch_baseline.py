@@ -64,16 +64,17 @@ def summary(times: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--parascan", required=True, help="path of the parascan executable")
     parser.add_argument("--cell", choices=sorted(TORCH_MODULES), default="gru",
-                        help="cell to compare with the torch module of the same name (default: gru)")
+                        help="cell to compare with the torch module of the same name")
     parser.add_argument("--state-dim", type=int, default=256, help="hidden units (torch's hidden_size)")
-    parser.add_argument("--input-dim", type=int, default=256)
-    parser.add_argument("--sequence-length", type=int, default=16384)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--input-dim", type=int, default=256, help="input size m")
+    parser.add_argument("--sequence-length", type=int, default=16384, help="time steps T")
+    parser.add_argument("--threads", type=int, default=2, help="threads on both sides (torch and OpenMP)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per batch size; medians are reported")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16], help="batch sizes to time")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
