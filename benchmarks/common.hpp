@@ -45,10 +45,9 @@ void fill_uniform(const View& view, double lo, double hi, std::uint64_t seed) {
   Kokkos::deep_copy(view, host);
 }
 
-/// Evicts the benchmark's arrays from the caches by writing a buffer three
-/// times the last-level cache, so a "cold" benchmark reads its data from
-/// memory at every size and its time against T shows the operation's own
-/// growth rather than the step from cache-resident to memory-resident data.
+/// Cache eviction by writing a buffer three times the last-level cache. A
+/// "cold" benchmark then reads its data from memory at every size, so its time
+/// against T shows the operation's own growth, not the step out of the cache.
 template <class Space>
 class CacheFlush {
  public:

@@ -125,10 +125,10 @@ TEST_CASE("block scan rejects block size not dividing n", "[scan][block]") {
                     Catch::Contains("block size 4 does not divide state size 6"));
 }
 
-// How scans divide work: on a host one item per sequence walks whole rows and
-// time chunks make up for a small batch; on a device each row or block is an
-// item. The layout rules, then single-sequence scans where block edges,
-// uneven chunk lengths and both time orders meet.
+// On a host one item per sequence walks whole rows, and time chunks make up
+// for a small batch. On a device each row or block is an item. Below: the
+// layout rules, then single-sequence scans at block edges, uneven chunk
+// lengths and both time orders.
 TEST_CASE("scan layout and auto chunks", "[scan]") {
   CHECK(parascan::scan_row_groups<Kokkos::Serial>(64, 1).groups == 1);
   CHECK(parascan::scan_row_groups<Kokkos::Serial>(64, 1).group_rows == 64);

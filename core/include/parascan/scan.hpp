@@ -19,10 +19,10 @@
 //
 // A work item walks time over a contiguous range of rows (channels, or whole
 // blocks) of one sequence. On a host the range is the whole row, and time
-// chunks supply the parallelism a small batch lacks: two threads sharing
+// chunks supply the parallelism that a small batch lacks. Two threads sharing
 // each row (halves of 32 floats or more) reached only 0.25-0.35 of a copy's
-// bandwidth against 0.9 for whole rows in 3 chunks, and 16-float ranges 0.10
-// (BENCHMARKS.md). On a device one row (or block) per thread lets
+// bandwidth, against 0.9 for whole rows in 3 chunks; 16-float ranges reached
+// 0.10 (BENCHMARKS.md). On a device, one row (or block) per thread lets
 // neighbouring threads coalesce instead.
 //
 // "Time order" below means the order of the recurrence: increasing t
@@ -65,14 +65,13 @@ KOKKOS_INLINE_FUNCTION int physical_time(int step, int length, bool reverse) {
   return reverse ? length - 1 - step : step;
 }
 
-/// Steps ahead that a reverse host walk requests its rows. The development
-/// machine's hardware prefetchers follow ascending streams better than
-/// descending ones: from memory, the reverse diagonal scan ran at 15 GB/s
-/// against 38 forward, and at 34 with these requests (T = 2^20, n = 64);
-/// 32 steps ahead measured the same as 8.
+/// Distance, in steps, at which a reverse host walk requests its rows. The
+/// development machine's prefetchers follow descending streams poorly. From
+/// memory the reverse diagonal scan ran at 15 GB/s against 38 forward, and at
+/// 34 with these requests (T = 2^20, n = 64). 32 steps measured the same as 8.
 constexpr int kReversePrefetchSteps = 8;
 
-/// Asks the cache for `count` values from p on; a no-op on a device.
+/// Requests `count` values from p on into the cache. Does nothing on a device.
 template <class Scalar>
 KOKKOS_INLINE_FUNCTION void prefetch(const Scalar* p, long count) {
 #if defined(__GNUC__) && !defined(__CUDA_ARCH__)
@@ -162,8 +161,8 @@ KOKKOS_INLINE_FUNCTION void block_compose(const Scalar* KOKKOS_RESTRICT a, const
 
 }  // namespace detail
 
-/// How a scan divides each sequence's rows among work items: `groups` ranges
-/// of `group_rows` rows (whole blocks).
+/// Division of each sequence's rows among a scan's work items: `groups`
+/// ranges of `group_rows` rows (whole blocks).
 struct ScanRowGroups {
   int groups;
   int group_rows;
@@ -182,8 +181,8 @@ ScanRowGroups scan_row_groups(int state_dim, int block_size) {
 /// one chunk when batch × row ranges already reach the space's concurrency,
 /// otherwise F + 1 chunks for F = the missing factor (phases 1 and 3 each run
 /// C - 1 chunks). Composing b × b blocks costs b^3 per step against b^2 for
-/// the sequential pass, so block scans split time only when b is at most F
-/// (on 2 threads, block 8 in 3 chunks ran at a quarter of one thread's speed).
+/// the sequential pass, so block scans split time only when b is at most F.
+/// On 2 threads, block 8 in 3 chunks ran at a quarter of one thread's speed.
 template <class Space>
 int auto_scan_chunks(const Space& space, int batch, int length, int state_dim, int block_size) {
   const long concurrency = space.concurrency();
@@ -361,7 +360,7 @@ void affine_scan(const Space& space, const Maps& maps, const SequenceView<Scalar
             q_next = swap;
           }
         }
-        // The result must end in product/offset, whichever buffer holds it now.
+        // The result must end in product/offset, whichever buffer contains it now.
         if (p != &product(s, c, first * bs)) {
           for (int i = 0; i < count * bs; ++i) product(s, c, first * bs + i) = p[i];
           for (int i = 0; i < count; ++i) offset(s, c, first + i) = q[i];
